@@ -1,0 +1,104 @@
+"""Clinic Teams portal: the application factory."""
+
+from pathlib import Path
+
+from flask import Flask, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import config, errors, i18n, security
+from portal.clock import utcnow
+from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    config.load(app, test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_commands(app)
+    errors.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    from portal.auth.service import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal import core
+    from portal.account.views import bp as account_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.billing.views import bp as billing_bp
+
+    for blueprint in (core.bp, auth_bp, account_bp, billing_bp):
+        app.register_blueprint(blueprint)
+    if app.config["PORTAL_DEV"]:
+        from portal.dev.views import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+
+    from portal import permissions
+
+    permissions.init_app(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from portal.outbox.service import process_request_rows
+
+    @app.before_request
+    def enforce_session_timeouts():
+        if not current_user.is_authenticated or request.endpoint == "static":
+            return None
+        now = utcnow().timestamp()
+        login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
+        if (
+            now - seen_at > app.config["SESSION_IDLE_SECONDS"]
+            or now - login_at > app.config["PERMANENT_SESSION_LIFETIME"]
+        ):
+            logout_user()
+            session.clear()
+            return redirect(url_for("auth.login", next=request.full_path))
+        session["seen_at"] = now
+        return None
+
+    @app.after_request
+    def run_outbox_rows(response):
+        process_request_rows()
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from portal.billing.cli import billing_cli
+    from portal.dev.run import dev_cli
+    from portal.outbox.cli import worker_command
+    from portal.seed import seed_demo_command
+
+    for command in (billing_cli, worker_command, seed_demo_command, dev_cli):
+        app.cli.add_command(command)

@@ -1,0 +1,57 @@
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.auth import service as auth_service
+from portal.auth.forms import ChangePasswordForm, ProfileForm
+from portal.auth.views import start_session
+from portal.billing import service as billing
+from portal.extensions import db
+
+bp = Blueprint("account", __name__, url_prefix="/settings/account")
+
+
+def _page(profile=None, password=None, status=200):
+    return render_template(
+        "account/show.html",
+        profile_form=profile or ProfileForm(name=current_user.name),
+        password_form=password or ChangePasswordForm(),
+        plan=billing.plan_of(current_user),
+        trial_available=billing.trial_available(current_user),
+        prices=billing.tier_prices,
+    ), status
+
+
+@bp.get("")
+@login_required
+def show():
+    return _page()
+
+
+@bp.post("/profile")
+@login_required
+def update_profile():
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _page(profile=form, status=422)
+    current_user.name = form.name.data.strip()
+    db.session.commit()
+    flash(_("Your profile is saved."), "success")
+    return redirect(url_for("account.show"), 303)
+
+
+@bp.post("/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if auth_service.authenticate(current_user.email, form.current_password.data) is None:
+            form.current_password.errors.append(_("This is not your current password."))
+        else:
+            user = current_user._get_current_object()
+            auth_service.set_password(user, form.password.data)
+            start_session(user)
+            db.session.commit()
+            flash(_("Your password is changed. You are logged out everywhere else."), "success")
+            return redirect(url_for("account.show"), 303)
+    return _page(password=form, status=422)

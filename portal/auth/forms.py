@@ -1,0 +1,67 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import Email, InputRequired, Length, ValidationError
+
+from portal.auth.service import PasswordPolicyError, check_password_policy
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class NewPassword:
+    """Check a new password against the policy, with the email it must not equal."""
+
+    def __call__(self, form, field):
+        email_field = getattr(form, "email", None)
+        email = email_field.data or "" if email_field is not None else ""
+        try:
+            check_password_policy(field.data or "", email=email)
+        except PasswordPolicyError as error:
+            raise ValidationError(str(error)) from None
+
+
+class SignupForm(FlaskForm):
+    name = StringField(
+        _l("Your name"), filters=[strip], validators=[InputRequired(), Length(max=120)]
+    )
+    email = EmailField(
+        _l("Work email"),
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Email(_l("Enter an email address like name@clinic.dk.")),
+            Length(max=254),
+        ],
+    )
+    password = PasswordField(_l("Password"), validators=[InputRequired(), NewPassword()])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), filters=[strip], validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=256)])
+    next = HiddenField()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        _l("Email"),
+        filters=[strip],
+        validators=[InputRequired(), Email(_l("Enter an email address like name@clinic.dk."))],
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[InputRequired(), NewPassword()])
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(
+        _l("Your name"), filters=[strip], validators=[InputRequired(), Length(max=120)]
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
+    password = PasswordField(_l("New password"), validators=[InputRequired(), NewPassword()])

@@ -1,0 +1,161 @@
+"""Accounts: sign-up, passwords, email verification and reset tokens, sessions."""
+
+import secrets
+from datetime import datetime
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from portal.auth.models import User
+from portal.extensions import db
+
+HASHER = PasswordHasher()  # argon2id, m=65536, t=3, p=4
+_DUMMY_HASH = HASHER.hash(secrets.token_hex(8))
+VERIFY_MAX_AGE = 7 * 24 * 3600
+RESET_MAX_AGE = 3600
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+
+
+class PasswordPolicyError(ValueError):
+    """A password that is too short, too long or too common."""
+
+
+class TokenInvalidError(ValueError):
+    """A verification or reset link that is expired, used or forged."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("portal.auth").joinpath("common-passwords.txt").read_text()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+COMMON_PASSWORDS = _common_passwords()
+
+
+def check_password_policy(password: str, *, email: str = "") -> None:
+    """Raise PasswordPolicyError with the reason a password cannot be used."""
+    if len(password) < PASSWORD_MIN:
+        raise PasswordPolicyError(_("Use at least %(n)d characters.", n=PASSWORD_MIN))
+    if len(password) > PASSWORD_MAX:
+        raise PasswordPolicyError(_("Use at most %(n)d characters.", n=PASSWORD_MAX))
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or lowered == normalize_email(email) or len(set(lowered)) < 3:
+        raise PasswordPolicyError(_("This password is too easy to guess. Choose another."))
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def create_user(
+    *, name: str, email: str, password: str, locale: str | None, now: datetime, verified=False
+) -> User:
+    """Create an account; the caller has checked that the email is free."""
+    user = User(
+        name=name.strip(),
+        email=normalize_email(email),
+        password_hash=HASHER.hash(password),
+        locale=locale,
+        email_verified_at=now if verified else None,
+        referral_code=secrets.token_urlsafe(9),
+        created_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the user for a correct email and password, else None, in the same time."""
+    user = find_user_by_email(email)
+    try:
+        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None:
+        return None
+    if HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = HASHER.hash(password)
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every session of this user."""
+    user.password_hash = HASHER.hash(password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    user.session_version += 1
+
+
+def load_user(user_id: str) -> User | None:
+    """Flask-Login's loader: the id carries the session version, so old sessions fail."""
+    ident, _, version = user_id.partition(":")
+    if not ident.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(ident))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"portal-{purpose}")
+
+
+def make_verify_token(user: User) -> str:
+    return _serializer("verify").dumps({"id": user.id, "email": user.email})
+
+
+def make_reset_token(user: User) -> str:
+    # The hash's tail makes the link single use: it no longer matches once the password changes.
+    return _serializer("reset").dumps({"id": user.id, "h": user.password_hash[-16:]})
+
+
+def verify_email(token: str, *, now: datetime) -> User:
+    data = _load(token, "verify", VERIFY_MAX_AGE)
+    user = db.session.get(User, data.get("id"))
+    if user is None or user.email != data.get("email"):
+        raise TokenInvalidError()
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
+
+
+def user_for_reset(token: str) -> User:
+    data = _load(token, "reset", RESET_MAX_AGE)
+    user = db.session.get(User, data.get("id"))
+    if user is None or user.password_hash[-16:] != data.get("h"):
+        raise TokenInvalidError()
+    return user
+
+
+def reset_password(token: str, password: str, *, now: datetime) -> User:
+    """Set a new password from a reset link; the link proves the email address too."""
+    user = user_for_reset(token)
+    check_password_policy(password, email=user.email)
+    set_password(user, password)
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
+
+
+def _load(token: str, purpose: str, max_age: int) -> dict:
+    try:
+        data = _serializer(purpose).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        raise TokenInvalidError() from None
+    if not isinstance(data, dict):
+        raise TokenInvalidError()
+    return data

@@ -1,0 +1,219 @@
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from portal.auth import service
+from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
+from portal.clock import utcnow
+from portal.extensions import db, limiter, login_manager
+from portal.htmx import is_htmx
+from portal.outbox.service import queue_email
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Accept only a local path as the place to go after logging in."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+    ):
+        return default
+    return target
+
+
+def _login_key() -> str:
+    return f"{request.remote_addr}|{service.normalize_email(request.form.get('email', ''))}"
+
+
+def start_session(user) -> None:
+    """Log in with a new session, so a session id planted before login is worthless."""
+    locale = session.get("locale")
+    session.clear()
+    if locale and not user.locale:
+        user.locale = locale
+    login_user(user)
+    session["login_at"] = session["seen_at"] = utcnow().timestamp()
+
+
+def send_verification(user, *, now) -> None:
+    queue_email(
+        to=user.email,
+        template="verify_email",
+        locale=user.locale,
+        key=f"verify:{user.id}:{now.timestamp()}",
+        user=user,
+        link=url_for("auth.verify", token=service.make_verify_token(user), _external=True),
+    )
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"])
+def signup():
+    form = SignupForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("auth/signup.html", form=form), status
+    now = utcnow()
+    existing = service.find_user_by_email(form.email.data)
+    if existing is not None:
+        # Same answer as for a new address, so the form does not reveal who has an account.
+        queue_email(
+            to=existing.email,
+            template="account_exists",
+            locale=existing.locale,
+            key=f"exists:{existing.id}:{now.timestamp()}",
+            user=existing,
+            login_link=url_for("auth.login", _external=True),
+            reset_link=url_for("auth.forgot_password", _external=True),
+        )
+    else:
+        user = service.create_user(
+            name=form.name.data,
+            email=form.email.data,
+            password=form.password.data,
+            locale=session.get("locale") or _request_locale(),
+            now=now,
+        )
+        send_verification(user, now=now)
+    db.session.commit()
+    return render_template("auth/check_inbox.html", email=service.normalize_email(form.email.data))
+
+
+def _request_locale() -> str:
+    return request.accept_languages.best_match(list(current_app.config["LANGUAGES"])) or "en"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], key_func=_login_key, methods=["POST"])
+def login():
+    form = LoginForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = service.authenticate(form.email.data, form.password.data)
+        if user is not None and user.is_verified:
+            start_session(user)
+            db.session.commit()
+            return redirect(safe_next(form.next.data, url_for("account.show")), 303)
+        if user is not None:
+            db.session.commit()
+            return render_template("auth/unverified.html", email=user.email), 403
+        form.password.errors.append(_("Invalid email or password."))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        service.end_sessions(current_user)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    response = redirect(url_for("auth.login"), 303)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
+@bp.get("/verify/<token>")
+def verify(token):
+    try:
+        user = service.verify_email(token, now=utcnow())
+    except service.TokenInvalidError:
+        return render_template("auth/link_invalid.html"), 410
+    db.session.commit()
+    flash(_("Your email address is confirmed. You can log in now."), "success")
+    if current_user.is_authenticated and current_user.id == user.id:
+        return redirect(url_for("account.show"), 303)
+    return redirect(url_for("auth.login", email=user.email), 303)
+
+
+@bp.post("/verify/resend")
+@limiter.limit(lambda: current_app.config["RATELIMIT_PASSWORD_RESET"])
+def resend_verification():
+    user = service.find_user_by_email(request.form.get("email", ""))
+    if user is not None and not user.is_verified:
+        send_verification(user, now=utcnow())
+        db.session.commit()
+    return render_template("auth/check_inbox.html", email=request.form.get("email", ""))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_PASSWORD_RESET"], methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/forgot.html", form=form), 422 if form.is_submitted() else 200
+    user = service.find_user_by_email(form.email.data)
+    if user is not None:
+        now = utcnow()
+        queue_email(
+            to=user.email,
+            template="reset_password",
+            locale=user.locale,
+            key=f"reset:{user.id}:{now.timestamp()}",
+            user=user,
+            link=url_for(
+                "auth.reset_password", token=service.make_reset_token(user), _external=True
+            ),
+        )
+        db.session.commit()
+    return render_template("auth/forgot_sent.html", email=service.normalize_email(form.email.data))
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    try:
+        user = service.user_for_reset(token)
+    except service.TokenInvalidError:
+        return render_template("auth/link_invalid.html"), 410
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(token, form.password.data, now=utcnow())
+        except service.PasswordPolicyError as error:
+            form.password.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Your password is changed. Log in with the new one."), "success")
+            return redirect(url_for("auth.login", email=user.email), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/reset.html", form=form, user=user), status
+
+
+@bp.post("/language")
+def set_language():
+    locale = request.form.get("locale")
+    if locale in current_app.config["LANGUAGES"]:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            current_user.locale = locale
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next"), url_for("core.index")), 303)
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if is_htmx():
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    flash(_("Log in to continue."), "info")
+    return redirect(target)

@@ -1,0 +1,13 @@
+import click
+from flask.cli import AppGroup
+
+from portal.billing import service
+
+billing_cli = AppGroup("billing", help="Stripe products, prices and subscriptions.")
+
+
+@billing_cli.command("bootstrap")
+def bootstrap_command() -> None:
+    """Create the products and tiered seat prices in Stripe (idempotent)."""
+    created = service.bootstrap_prices()
+    click.echo("created prices: " + (", ".join(created) if created else "none, all up to date"))

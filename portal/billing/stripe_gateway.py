@@ -1,0 +1,306 @@
+"""The only module that talks to Stripe. One StripeClient per app, built from its config."""
+
+import logging
+from dataclasses import dataclass
+
+import stripe
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+class BillingUnavailableError(RuntimeError):
+    """Stripe could not be reached or failed; the caller may retry later."""
+
+
+class PaymentDeclinedError(RuntimeError):
+    """Stripe refused a payment or a card."""
+
+
+class WebhookSignatureError(ValueError):
+    """A webhook payload whose signature or timestamp does not verify."""
+
+
+@dataclass(frozen=True)
+class Price:
+    id: str
+    lookup_key: str
+    interval: str
+    tiers: list[tuple[int | None, int]]
+
+
+def lookup_key(plan: str, interval: str) -> str:
+    return f"{plan}_{interval}"
+
+
+class StripeGateway:
+    def __init__(self, config):
+        base = config.get("STRIPE_API_BASE")
+        self.local = bool(base)
+        self.client = stripe.StripeClient(
+            config["STRIPE_API_KEY"] or "sk_missing",
+            base_addresses={"api": base} if base else {},
+            # localstripe ignores idempotency keys, so the SDK's retries would duplicate objects.
+            max_network_retries=0 if self.local else 2,
+        )
+        self.webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
+        self.tolerance = config.get("STRIPE_WEBHOOK_TOLERANCE", 300)
+        self.currency = config["CURRENCY"]
+
+    def _call(self, fn, *args, **kwargs) -> dict:
+        """Call the SDK; return plain dicts so no Stripe type leaks out of this module."""
+        try:
+            result = fn(*args, **kwargs)
+            return result.to_dict() if hasattr(result, "to_dict") else result
+        except stripe.CardError as error:
+            raise PaymentDeclinedError(error.user_message or str(error)) from error
+        except stripe.StripeError as error:
+            log.warning("Stripe call failed: %s", type(error).__name__)
+            raise BillingUnavailableError(str(error)) from error
+
+    # -- prices --
+    def prices(self, keys: list[str]) -> dict[str, Price]:
+        found = self._call(
+            self.client.v1.prices.list,
+            {"lookup_keys": keys, "active": True, "expand": ["data.tiers"], "limit": 100},
+        )
+        return {
+            p["lookup_key"]: Price(
+                id=p["id"],
+                lookup_key=p["lookup_key"],
+                interval=p["recurring"]["interval"],
+                tiers=[
+                    (
+                        None if t["up_to"] in (None, "inf") else int(t["up_to"]),
+                        int(t["unit_amount"]),
+                    )
+                    for t in (p.get("tiers") or [])
+                ],
+            )
+            for p in found["data"]
+        }
+
+    def ensure_product(self, product_id: str, name: str) -> None:
+        try:
+            self.client.v1.products.retrieve(product_id)
+        except stripe.InvalidRequestError:
+            self._call(self.client.v1.products.create, {"id": product_id, "name": name})
+        except stripe.StripeError as error:
+            raise BillingUnavailableError(str(error)) from error
+
+    def create_tiered_price(self, *, product: str, key: str, interval: str, tiers, nickname: str):
+        return self._call(
+            self.client.v1.prices.create,
+            {
+                "currency": self.currency,
+                "product": product,
+                "nickname": nickname,
+                "recurring": {"interval": interval},
+                "billing_scheme": "tiered",
+                "tiers_mode": "volume",
+                "tiers": [
+                    {"up_to": "inf" if up_to is None else up_to, "unit_amount": amount}
+                    for up_to, amount in tiers
+                ],
+                "lookup_key": key,
+                "transfer_lookup_key": True,
+            },
+        )
+
+    # -- customers and checkout --
+    def create_customer(self, *, email: str, name: str, user_id: int, locale: str | None) -> str:
+        return self._call(
+            self.client.v1.customers.create,
+            {
+                "email": email,
+                "name": name,
+                "metadata": {"user_id": str(user_id)},
+                "preferred_locales": [locale or "en"],
+            },
+        )["id"]
+
+    def create_checkout_session(
+        self,
+        *,
+        customer: str,
+        price_id: str,
+        user_id: int,
+        trial_days: int | None,
+        success_url: str,
+        cancel_url: str,
+        locale: str,
+        idempotency_key: str,
+    ):
+        subscription_data = {"metadata": {"user_id": str(user_id)}}
+        if trial_days:
+            subscription_data["trial_period_days"] = trial_days
+        return self._call(
+            self.client.v1.checkout.sessions.create,
+            {
+                "mode": "subscription",
+                "customer": customer,
+                "client_reference_id": str(user_id),
+                "line_items": [{"price": price_id, "quantity": 1}],
+                "subscription_data": subscription_data,
+                "tax_id_collection": {"enabled": True},
+                "customer_update": {"name": "auto", "address": "auto"},
+                "billing_address_collection": "required",
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+                "locale": locale,
+            },
+            {"idempotency_key": idempotency_key},
+        )
+
+    def retrieve_checkout_session(self, session_id: str):
+        return self._call(self.client.v1.checkout.sessions.retrieve, session_id)
+
+    def create_portal_session(self, *, customer: str, return_url: str, locale: str):
+        return self._call(
+            self.client.v1.billing_portal.sessions.create,
+            {"customer": customer, "return_url": return_url, "locale": locale},
+        )
+
+    # -- subscriptions --
+    def retrieve_subscription(self, subscription_id: str):
+        return self._call(self.client.v1.subscriptions.retrieve, subscription_id)
+
+    def set_subscription_item(
+        self,
+        subscription,
+        *,
+        quantity: int,
+        price_id: str | None,
+        proration_behavior: str,
+        idempotency_key: str,
+    ):
+        """Set the absolute quantity (and the price) of the subscription's only item."""
+        item = subscription["items"]["data"][0]
+        change = {"id": item["id"], "quantity": quantity}
+        if price_id:
+            change["price"] = price_id
+        return self._call(
+            self.client.v1.subscriptions.update,
+            subscription["id"],
+            {"items": [change], "proration_behavior": proration_behavior},
+            {"idempotency_key": idempotency_key},
+        )
+
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str):
+        return self._call(
+            self.client.v1.subscriptions.cancel,
+            subscription_id,
+            {"prorate": False},
+            {"idempotency_key": idempotency_key},
+        )
+
+    def refund_unused(self, subscription, *, now_ts: int, idempotency_key: str) -> int:
+        """Refund the unused part of the last paid period's charge; return the amount."""
+        amount, charge = self.unused_amount(subscription, now_ts=now_ts)
+        if amount <= 0 or not charge:
+            return 0
+        self._call(
+            self.client.v1.refunds.create,
+            {"charge": charge, "amount": amount},
+            {"idempotency_key": idempotency_key},
+        )
+        return amount
+
+    def unused_amount(self, subscription, *, now_ts: int) -> tuple[int, str | None]:
+        if subscription["status"] == "trialing":
+            return 0, None
+        invoices = self._call(
+            self.client.v1.invoices.list, {"subscription": subscription["id"], "limit": 10}
+        )
+        paid = [i for i in invoices["data"] if i["status"] == "paid" and i["amount_paid"] > 0]
+        item = subscription["items"]["data"][0]
+        start, end = item.get("current_period_start"), item.get("current_period_end")
+        if not paid or not (start and end and end > now_ts):
+            return 0, None
+        last = paid[0]
+        unused = min(1.0, (end - max(now_ts, start)) / (end - start))
+        charge = last.get("charge")
+        if isinstance(charge, dict):
+            charge = charge.get("id")
+        if not charge and last.get("payment_intent"):
+            intent = self._call(self.client.v1.payment_intents.retrieve, last["payment_intent"])
+            charge = intent.get("latest_charge")
+        return int(last["amount_paid"] * unused), charge
+
+    def create_subscription_with_test_card(
+        self, *, customer: str, price_id: str, quantity: int, trial_days: int | None, user_id: int
+    ):
+        """Development seeding only: a subscription paid by Stripe's test Visa card."""
+        card = self._call(
+            self.client.v1.payment_methods.attach, "pm_card_visa", {"customer": customer}
+        )
+        self._call(
+            self.client.v1.customers.update,
+            customer,
+            {"invoice_settings": {"default_payment_method": card["id"]}},
+        )
+        params = {
+            "customer": customer,
+            "items": [{"price": price_id, "quantity": quantity}],
+            "metadata": {"user_id": str(user_id)},
+        }
+        if trial_days:
+            params["trial_period_days"] = trial_days
+        return self._call(self.client.v1.subscriptions.create, params)
+
+    # -- invoices --
+    def list_invoices(self, customer: str, limit: int = 12):
+        return self._call(self.client.v1.invoices.list, {"customer": customer, "limit": limit})[
+            "data"
+        ]
+
+    def preview_invoice(self, subscription, *, quantity: int | None = None, price_id=None):
+        params = {"customer": subscription["customer"], "subscription": subscription["id"]}
+        if quantity is not None or price_id:
+            item = subscription["items"]["data"][0]
+            params["subscription_details"] = {
+                "items": [
+                    {
+                        "id": item["id"],
+                        "price": price_id or item["price"]["id"],
+                        "quantity": quantity if quantity is not None else item["quantity"],
+                    }
+                ]
+            }
+        return self._call(self.client.v1.invoices.create_preview, params)
+
+    # -- customers --
+    def retrieve_customer(self, customer: str):
+        return self._call(self.client.v1.customers.retrieve, customer, {"expand": ["tax_ids"]})
+
+    def update_customer(self, customer: str, fields: dict):
+        return self._call(self.client.v1.customers.update, customer, fields)
+
+    def replace_tax_id(self, customer: str, value: str) -> None:
+        for tax_id in self._call(self.client.v1.customers.tax_ids.list, customer)["data"]:
+            self._call(self.client.v1.customers.tax_ids.delete, customer, tax_id["id"])
+        if value:
+            self._call(
+                self.client.v1.customers.tax_ids.create,
+                customer,
+                {"type": "eu_vat", "value": value},
+            )
+
+    # -- webhooks --
+    def construct_event(self, payload: bytes, signature: str | None):
+        if not signature or not self.webhook_secret:
+            raise WebhookSignatureError("missing signature")
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, self.webhook_secret, tolerance=self.tolerance
+            )
+        except (ValueError, stripe.SignatureVerificationError) as error:
+            raise WebhookSignatureError(str(error)) from error
+        return event.to_dict()
+
+
+def gateway() -> StripeGateway:
+    app = current_app._get_current_object()
+    if "stripe_gateway" not in app.extensions:
+        app.extensions["stripe_gateway"] = StripeGateway(app.config)
+    return app.extensions["stripe_gateway"]

@@ -1,0 +1,132 @@
+"""Configuration: defaults here, then instance/config.py, then FLASK_* environment variables."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when production configuration is incomplete."""
+
+
+DEFAULTS = {
+    "PORTAL_DEV": False,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_NAME": "__Host-session",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "SESSION_IDLE_SECONDS": 2 * 3600,
+    "WTF_CSRF_TIME_LIMIT": 3600,
+    "PREFERRED_URL_SCHEME": "https",
+    "PROXY_FIX_HOPS": 0,
+    "BABEL_DEFAULT_LOCALE": "en",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Copenhagen",
+    "LANGUAGES": {"en": "English", "da": "Dansk"},
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_DEFAULT_SENDER": "Clinic Teams <no-reply@clinicteams.example>",
+    "SALES_EMAIL": "sales@clinicteams.example",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_LOGIN": "10/minute",
+    "RATELIMIT_SIGNUP": "5/hour",
+    "RATELIMIT_PASSWORD_RESET": "5/hour",
+    "RATELIMIT_INVITE_ADMIN": "50/hour",
+    "RATELIMIT_INVITE_TEAM": "200/day",
+    "RATELIMIT_RESEND": "5/hour",
+    "RATELIMIT_CONTACT": "5/hour",
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_PROCESS_IN_REQUEST": True,
+    "STRIPE_API_KEY": None,
+    "STRIPE_API_BASE": None,
+    "STRIPE_WEBHOOK_SECRET": None,
+    "STRIPE_WEBHOOK_TOLERANCE": 300,
+    "CURRENCY": "dkk",
+    # Seat prices in the currency's minor unit (øre), per plan and billing interval.
+    "SEAT_PRICES": {
+        ("pro", "month"): 29900,
+        ("pro", "year"): 299000,
+        ("practice", "month"): 44900,
+        ("practice", "year"): 449000,
+    },
+    # Clinic discount: (last seat of the tier or None, percent off), volume pricing.
+    "DISCOUNT_TIERS": [(4, 0), (9, 10), (None, 15)],
+    "TRIAL_DAYS": 14,
+    "INVITATION_DAYS": 30,
+    "LARGE_TEAM_SEATS": 10,
+    "LOCAL_STRIPE_PORT": 8420,
+}
+
+DEV_DEFAULTS = {
+    "SESSION_COOKIE_NAME": "session",
+    "SESSION_COOKIE_SECURE": False,
+    "REMEMBER_COOKIE_SECURE": False,
+    "PREFERRED_URL_SCHEME": "http",
+    "STRIPE_WEBHOOK_SECRET": "whsec_local_development",
+}
+
+
+def load(app, test_config: dict | None) -> None:
+    """Fill app.config from defaults, the instance folder, the environment and test_config."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env()
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if test_config:
+        app.config.from_mapping(test_config)
+    if app.config["PORTAL_DEV"]:
+        _apply_dev_defaults(app)
+    app.config.setdefault(
+        "SQLALCHEMY_DATABASE_URI",
+        "sqlite:///" + str(Path(app.instance_path) / "portal.sqlite3"),
+    )
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://") or uri.startswith("postgresql://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    _check_production(app.config)
+
+
+def _apply_dev_defaults(app) -> None:
+    for key, value in DEV_DEFAULTS.items():
+        if app.config.get(key) == DEFAULTS.get(key):
+            app.config[key] = value
+    if not app.config.get("STRIPE_API_KEY"):
+        app.config["STRIPE_API_KEY"] = "sk_test_local_development"
+        app.config["STRIPE_API_BASE"] = app.config.get("STRIPE_API_BASE") or (
+            f"http://127.0.0.1:{app.config['LOCAL_STRIPE_PORT']}"
+        )
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _dev_secret(Path(app.instance_path))
+
+
+def _dev_secret(instance: Path) -> str:
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _check_production(config) -> None:
+    if config["PORTAL_DEV"]:
+        return
+    missing = [
+        key
+        for key in ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")
+        if not config.get(key)
+    ]
+    if missing:
+        raise ConfigError(
+            "Missing configuration outside development mode: "
+            + ", ".join(missing)
+            + ". Set them as FLASK_<NAME> environment variables or in instance/config.py,"
+            " or set FLASK_PORTAL_DEV=1 for local development."
+        )

@@ -1,0 +1,65 @@
+"""Error pages: a clear page in the user's language, never a stack trace."""
+
+from flask import make_response, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.extensions import db
+from portal.htmx import is_htmx
+
+
+def _render(status: int, title: str, message: str):
+    if is_htmx():
+        # htmx swaps error responses too (see the htmx-config meta tag): show them in #flash.
+        response = make_response(
+            render_template("errors/_message.html", title=title, message=message), status
+        )
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render_template("errors/page.html", title=title, message=message), status
+
+
+def init_app(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _render(
+            400,
+            _("Your page expired"),
+            _("For your security the form expired. Reload the page and try again."),
+        )
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return _render(
+            429,
+            _("Too many attempts"),
+            _(
+                "You have tried this too many times. Wait a while and try again. Nothing was changed."
+            ),
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        messages = {
+            403: (_("Not allowed"), _("You do not have access to this page or action.")),
+            404: (_("Page not found"), _("We could not find this page. Check the link.")),
+            405: (_("Not allowed"), _("This action is not available here.")),
+        }
+        title, message = messages.get(
+            error.code, (_("Something went wrong"), _("The request could not be completed."))
+        )
+        return _render(error.code or 500, title, message)
+
+    @app.errorhandler(Exception)
+    def server_error(error):
+        db.session.rollback()
+        app.logger.exception("unhandled error")
+        return _render(
+            500,
+            _("Something went wrong"),
+            _(
+                "Nothing was changed. Try again in a moment; if it keeps happening, contact support."
+            ),
+        )

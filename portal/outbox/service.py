@@ -1,0 +1,155 @@
+"""The outbox: side effects written with the change that causes them, carried out afterwards.
+
+A row is claimed with a conditional UPDATE (pending → running, with a lease), so two workers,
+or a worker and the web request that wrote the row, never run it twice. On PostgreSQL the
+candidate rows are picked with FOR UPDATE SKIP LOCKED, so many workers share the table.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from flask import current_app, g, has_request_context, render_template
+from flask_mail import Message
+from sqlalchemy import and_, or_, select, update
+
+from portal.clock import utcnow
+from portal.extensions import db, mail
+from portal.i18n import language
+from portal.outbox.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+HANDLERS: dict[str, Callable[[dict, str], None]] = {}
+
+
+def handler(kind: str):
+    """Register the function that carries out outbox rows of this kind."""
+
+    def register(fn):
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def enqueue(kind: str, payload: dict, *, key: str, now: datetime | None = None) -> OutboxMessage:
+    """Add a side effect to the current transaction; it runs only if the transaction commits."""
+    message = OutboxMessage(
+        kind=kind, payload=payload, idempotency_key=key, next_attempt_at=now or utcnow()
+    )
+    db.session.add(message)
+    db.session.flush()
+    if has_request_context():
+        g.setdefault("outbox_ids", []).append(message.id)
+    return message
+
+
+def queue_email(
+    *, to: str, template: str, locale: str | None, key: str, now=None, **context
+) -> OutboxMessage:
+    """Render an email (.txt and .html) in the recipient's language and put it in the outbox.
+
+    The first line of the .txt template is the subject.
+    """
+    with language(locale):
+        text = render_template(f"emails/{template}.txt", **context)
+        html = render_template(f"emails/{template}.html", **context)
+    subject, _, body = text.partition("\n")
+    return enqueue(
+        "email",
+        {"to": to, "subject": subject.strip(), "text": body.strip() + "\n", "html": html},
+        key=key,
+        now=now,
+    )
+
+
+@handler("email")
+def send_email(payload: dict, key: str) -> None:
+    if current_app.config.get("MAIL_SERVER"):
+        message = Message(
+            subject=payload["subject"],
+            recipients=[payload["to"]],
+            body=payload["text"],
+            html=payload["html"],
+            extra_headers={"X-Portal-Message": key},
+        )
+        mail.send(message)
+    elif not current_app.config["PORTAL_DEV"]:
+        raise RuntimeError("MAIL_SERVER is not configured")
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+
+
+def _claim(*, now: datetime, limit: int, ids: list[int] | None) -> list[int]:
+    due = or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "running", OutboxMessage.locked_until < now),
+    )
+    query = select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(ids))
+    candidates = db.session.scalars(query.with_for_update(skip_locked=True)).all()
+    claimed = []
+    for message_id in candidates:
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, due)
+            .values(status="running", locked_until=now + LEASE)
+        )
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    db.session.commit()
+    return claimed
+
+
+def _run(message_id: int) -> bool:
+    message = db.session.get(OutboxMessage, message_id)
+    try:
+        HANDLERS[message.kind](message.payload, message.idempotency_key)
+    except Exception as error:  # noqa: BLE001 - any failure is retried, then marked failed
+        db.session.rollback()
+        message = db.session.get(OutboxMessage, message_id)
+        message.attempts += 1
+        message.last_error = f"{type(error).__name__}: {error}"[:2000]
+        if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+            message.status = "failed"
+            log.error("outbox %s (%s) failed for good: %s", message.id, message.kind, error)
+        else:
+            message.status = "pending"
+            message.next_attempt_at = utcnow() + backoff(message.attempts)
+            log.warning("outbox %s (%s) will be retried: %s", message.id, message.kind, error)
+        message.locked_until = None
+        db.session.commit()
+        return False
+    message.attempts += 1
+    message.status = "done"
+    message.done_at = utcnow()
+    message.locked_until = None
+    message.last_error = None
+    if message.kind == "email" and not current_app.config["PORTAL_DEV"]:
+        # The body may hold a link with a token: keep it no longer than it takes to send.
+        message.payload = {"to": message.payload["to"], "subject": message.payload["subject"]}
+    db.session.commit()
+    return True
+
+
+def process_due(*, now: datetime | None = None, limit: int = 50, ids=None) -> int:
+    """Carry out due rows (or only the given ones); return how many succeeded."""
+    claimed = _claim(now=now or utcnow(), limit=limit, ids=ids)
+    return sum(_run(message_id) for message_id in claimed)
+
+
+def process_request_rows() -> None:
+    """Run the rows the current request wrote, right after it committed."""
+    ids = g.pop("outbox_ids", None)
+    if not ids or not current_app.config["OUTBOX_PROCESS_IN_REQUEST"]:
+        return
+    db.session.rollback()
+    try:
+        process_due(ids=ids)
+    except Exception:  # noqa: BLE001 - the worker will pick the rows up
+        db.session.rollback()
+        log.exception("in-request outbox processing failed; the worker will retry")

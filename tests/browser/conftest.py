@@ -1,0 +1,101 @@
+"""Browser fixtures: the portal under a real WSGI server, driven by Debian's Chromium."""
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from portal import create_app
+from portal.extensions import limiter
+from tests.conftest import SMTPSink, StripeTestAPI, _clean, app_config, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+class LiveServer:
+    def __init__(self, app, url, mail):
+        self.app, self.url, self.mail = app, url, mail
+
+    def wait_for_mail(self, to: str, subject_part: str = "", timeout: float = 10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reversed(self.mail.messages):
+                if message["To"] == to and subject_part in message["Subject"]:
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no email to {to} ({subject_part!r})")
+
+    def link_in(self, message, path: str) -> str:
+        body = self.mail.body(message)
+        return re.search(r"http://\S+" + re.escape(path) + r"\S*", body).group(0)
+
+
+@pytest.fixture(scope="module")
+def live(database_url, local_stripe):
+    mail = SMTPSink().start()
+    port = free_port()
+    app = create_app(
+        app_config(
+            database_url,
+            local_stripe,
+            SERVER_NAME=None,
+            WTF_CSRF_ENABLED=True,
+            MAIL_SERVER="127.0.0.1",
+            MAIL_PORT=mail.port,
+        )
+    )
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stripe = StripeTestAPI(local_stripe)
+    stripe.register_webhook(f"http://127.0.0.1:{port}/billing/webhook")
+    yield LiveServer(app, f"http://127.0.0.1:{port}", mail)
+    stripe.register_webhook("http://127.0.0.1:9/muted", events=[])
+    server.shutdown()
+    thread.join(5)
+    mail.stop()
+
+
+@pytest.fixture
+def live_stripe(live, local_stripe):
+    api = StripeTestAPI(local_stripe)
+    api.reset()
+    with live.app.app_context():
+        from portal.billing.service import bootstrap_prices
+
+        limiter.reset()
+        bootstrap_prices()
+    yield api
+    _clean(live.app)
+
+
+@pytest.fixture
+def shot(page, request):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name):
+        page.screenshot(path=str(SHOTS / f"{request.node.name}-{name}.png"), full_page=True)
+
+    return take

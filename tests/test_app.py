@@ -1,0 +1,96 @@
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "SECRET_KEY": "s",
+    "STRIPE_API_KEY": "sk_live_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    "SQLALCHEMY_DATABASE_URI": "sqlite://",
+}
+
+
+def test_healthz_answers_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_down(tmp_path):
+    app = create_app(
+        {
+            "PORTAL_DEV": True,
+            "SECRET_KEY": "t",
+            "SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/none",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}},
+        }
+    )
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "down"
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"])
+def test_production_refuses_to_start_without_secrets(missing, monkeypatch):
+    monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
+    config = {**PRODUCTION, missing: None}
+    with pytest.raises(ConfigError, match=missing):
+        create_app(config)
+
+
+def test_development_routes_are_404_outside_development(monkeypatch):
+    monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
+    app = create_app(PRODUCTION)
+    assert app.test_client().get("/dev/mailbox").status_code == 404
+
+
+def test_production_cookies_are_host_only_and_secure(monkeypatch):
+    monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
+    app = create_app(PRODUCTION)
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_vendored_htmx_is_the_pinned_release():
+    data = (ROOT / "static" / "htmx-2.0.11.min.js").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == (
+        "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+    )
+
+
+def test_pages_send_a_strict_csp_that_allows_htmx(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "HX-Request" in response.headers["Vary"]
+    html = response.text
+    assert '"allowEval":false' in html and '"selfRequestsOnly":true' in html
+    assert "<script>" not in html  # no inline script anywhere
+
+
+def test_unknown_page_is_a_clear_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_every_field_has_a_label(client):
+    for path in ("/signup", "/login", "/password/forgot"):
+        html = client.get(path).text
+        ids = re.findall(r'<input[^>]*\bid="([^"]+)"[^>]*>', html)
+        visible = [i for i in ids if f'id="{i}"' in html and "csrf" not in i and i != "next"]
+        for field_id in visible:
+            assert f'for="{field_id}"' in html, f"{path}: #{field_id} has no label"

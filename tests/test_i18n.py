@@ -1,0 +1,76 @@
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from flask_babel import force_locale, format_datetime
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "portal" / "translations" / "da" / "LC_MESSAGES"
+# Names and words that are the same in Danish and English.
+SAME_IN_BOTH = {"Pro", "Practice", "Free", "Clinic Teams", "Team", "Status", "Admin", "OK", "CVR"}
+
+
+def danish():
+    with open(CATALOGUE / "messages.po", "rb") as handle:
+        return read_po(handle)
+
+
+def test_every_message_has_a_danish_translation_that_differs_from_english():
+    missing, identical = [], []
+    for message in danish():
+        if not message.id:
+            continue
+        ids = [message.id] if isinstance(message.id, str) else list(message.id)
+        strings = [message.string] if isinstance(message.string, str) else list(message.string)
+        if not all(strings) or message.fuzzy:
+            missing.append(ids[0])
+        elif strings[0] == ids[0] and ids[0] not in SAME_IN_BOTH:
+            identical.append(ids[0])
+    assert missing == [], f"untranslated: {missing}"
+    assert identical == [], f"same as English: {identical}"
+
+
+def test_the_catalogue_covers_every_string_in_the_code(tmp_path):
+    pot = tmp_path / "messages.pot"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with open(pot, "rb") as handle:
+        extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(handle) if m.id}
+    known = {m.id if isinstance(m.id, str) else m.id[0] for m in danish() if m.id}
+    assert sorted(extracted - known) == []
+
+
+def test_the_compiled_catalogue_is_up_to_date():
+    with open(CATALOGUE / "messages.mo", "rb") as handle:
+        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
+    source = {m.id: m.string for m in danish() if m.id}
+    assert compiled == source, "run `make translations`"
+
+
+def test_times_are_shown_in_copenhagen_in_the_users_language(ctx):
+    utc_noon = datetime(2026, 7, 1, 12, 0)
+    with force_locale("da"):
+        assert "14.00" in format_datetime(utc_noon, "short")
+    with force_locale("en"):
+        assert "2:00" in format_datetime(utc_noon, "short")
