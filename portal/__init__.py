@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     config.load(app, test_config)
+    app.jinja_env.add_extension("jinja2.ext.do")
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
@@ -56,9 +57,12 @@ def register_blueprints(app: Flask) -> None:
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
     from portal.billing.views import bp as billing_bp
+    from portal.invitations.views import bp as invitations_bp
+    from portal.teams import views as teams
 
-    for blueprint in (core.bp, auth_bp, account_bp, billing_bp):
+    for blueprint in (core.bp, auth_bp, account_bp, billing_bp, teams.bp, invitations_bp):
         app.register_blueprint(blueprint)
+    teams.init_app(app)
     if app.config["PORTAL_DEV"]:
         from portal.dev.views import bp as dev_bp
 
@@ -99,6 +103,7 @@ def register_commands(app: Flask) -> None:
     from portal.dev.run import dev_cli
     from portal.outbox.cli import worker_command
     from portal.seed import seed_demo_command
+    from portal.teams.cli import teams_cli
 
-    for command in (billing_cli, worker_command, seed_demo_command, dev_cli):
+    for command in (billing_cli, worker_command, seed_demo_command, dev_cli, teams_cli):
         app.cli.add_command(command)

@@ -21,6 +21,7 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "SESSION_IDLE_SECONDS": 2 * 3600,
+    "ARGON2_PARAMS": {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
     "WTF_CSRF_TIME_LIMIT": 3600,
     "PREFERRED_URL_SCHEME": "https",
     "PROXY_FIX_HOPS": 0,

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.extensions import db
 from portal.htmx import is_htmx
+from portal.teams.service import NotAllowedError, NotFoundError, TeamError
 
 
 def _render(status: int, title: str, message: str):
@@ -39,6 +40,19 @@ def init_app(app) -> None:
                 "You have tried this too many times. Wait a while and try again. Nothing was changed."
             ),
         )
+
+    @app.errorhandler(TeamError)
+    def team_error(error):
+        db.session.rollback()
+        if isinstance(error, NotFoundError):
+            return _render(
+                404, _("Page not found"), _("We could not find this page. Check the link.")
+            )
+        if isinstance(error, NotAllowedError):
+            return _render(
+                403, _("Not allowed"), _("You do not have access to this page or action.")
+            )
+        return _render(409, _("Not possible right now"), str(error))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -1,5 +1,7 @@
 """The one place that reads and writes htmx headers (https://htmx.org/reference/#headers)."""
 
+import json
+
 from flask import Response, make_response, redirect, render_template, request
 
 
@@ -35,4 +37,12 @@ def hx_redirect(location: str) -> Response:
 
 def add_vary(response: Response) -> Response:
     response.vary.add("HX-Request")
+    return response
+
+
+def notify(response: Response, message: str) -> Response:
+    """Show the message in #flash (out of band) and have portal.js announce it (aria-live)."""
+    response.headers["HX-Trigger"] = json.dumps({"announce": str(message)})
+    flash_html = render_template("_flash_oob.html", message=message)
+    response.set_data(response.get_data(as_text=True) + flash_html)
     return response

@@ -1,20 +1,106 @@
-"""Who may do what: one predicate per rule, used by views (to enforce) and templates (to hide)."""
+"""Who may do what: one predicate per rule, used by views (to enforce) and templates (to hide).
 
-from flask import Flask
+Every predicate takes the acting user's membership (or None) and what it acts on; none reads
+the request, so services and tests can call them too.
+"""
 
-from portal.auth.models import User
+from flask import Flask, g
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.teams.models import Membership, Team
 
 
-def can_manage_own_billing(user: User) -> bool:
+def membership_of(user) -> Membership | None:
+    """The user's membership with its team and subscription, read once per request."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    cache = g.setdefault("memberships", {})
+    if user.id not in cache:
+        cache[user.id] = db.session.scalar(
+            select(Membership)
+            .options(joinedload(Membership.team).joinedload(Team.subscription))
+            .where(Membership.user_id == user.id)
+        )
+    return cache[user.id]
+
+
+def forget_membership(user) -> None:
+    g.get("memberships", {}).pop(user.id, None)
+
+
+def is_admin(me: Membership | None) -> bool:
+    return me is not None and me.role == "admin"
+
+
+def is_owner(me: Membership | None) -> bool:
+    return me is not None and me.user_id == me.team.owner_id
+
+
+def can_see_members(me: Membership | None, team: Team) -> bool:
+    return me is not None and me.team_id == team.id
+
+
+def can_manage_team(me: Membership | None, team: Team) -> bool:
+    """Rename, set the language, resend and revoke, change roles, remove members."""
+    return is_admin(me) and me.team_id == team.id
+
+
+def can_invite(me: Membership | None, team: Team) -> bool:
+    return can_manage_team(me, team) and not team.managed_contact and team.is_active
+
+
+def can_change_role(me: Membership | None, target: Membership) -> bool:
+    """Admins change others' roles; nobody changes the owner's or their own."""
+    return (
+        can_manage_team(me, target.team)
+        and target.user_id != me.user_id
+        and target.user_id != target.team.owner_id
+    )
+
+
+def grantable_roles(me: Membership | None, team: Team) -> tuple[str, ...]:
+    """Roles an admin may give: never above their own (admin); assistants only on Practice."""
+    if not is_admin(me):
+        return ()
+    return ("member", "admin", "assistant") if team.is_practice else ("member", "admin")
+
+
+def can_remove(me: Membership | None, target: Membership) -> bool:
+    return can_change_role(me, target)
+
+
+def can_leave(me: Membership | None) -> bool:
+    return me is not None and not is_owner(me)
+
+
+def can_delete_team(me: Membership | None, team: Team) -> bool:
+    return is_owner(me) and me.team_id == team.id
+
+
+def can_see_billing(me: Membership | None, team: Team) -> bool:
+    return is_admin(me) and me.team_id == team.id
+
+
+def can_change_billing(me: Membership | None, team: Team) -> bool:
+    return is_owner(me) and me.team_id == team.id
+
+
+def can_manage_own_billing(user) -> bool:
     from portal.billing.service import own_subscription
 
-    return user.is_authenticated and own_subscription(user) is not None
+    return getattr(user, "is_authenticated", False) and own_subscription(user) is not None
 
 
 PREDICATES = {
-    "can_manage_own_billing": can_manage_own_billing,
+    name: fn
+    for name, fn in globals().items()
+    if name.startswith(("can_", "is_")) or name in ("grantable_roles", "membership_of")
 }
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(PREDICATES)
+    app.jinja_env.globals["my_membership"] = lambda: membership_of(current_user)

@@ -221,6 +221,8 @@ def app_config(database_url, local_stripe, **overrides):
         "RATELIMIT_STORAGE_URI": os.environ.get("FLASK_RATELIMIT_STORAGE_URI", "memory://"),
         "SERVER_NAME": "localhost",
         "MAIL_SERVER": None,
+        # Cheap hashes keep the suite fast; test_auth checks the production parameters.
+        "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
         **overrides,
     }
 
@@ -345,3 +347,26 @@ def smtp_sink():
 
 def later(**kwargs):
     return utcnow() + timedelta(**kwargs)
+
+
+@pytest.fixture
+def make_team(app, stripe_api):
+    """Create a team whose owner has a real (local) Stripe subscription; returns team id."""
+    from portal.auth.models import User
+    from portal.dev.provision import provision_subscription
+    from portal.teams import service as teams
+    from portal.teams.models import Membership
+
+    def make(owner_id, *, plan="pro", interval="month", name="Nørrebro Klinik", members=()):
+        with app.test_request_context():
+            owner = db.session.get(User, owner_id)
+            provision_subscription(owner, plan=plan, interval=interval)
+            team = teams.create_team(owner, name, now=utcnow())
+            for user_id, role in members:
+                db.session.add(
+                    Membership(team=team, user_id=user_id, role=role, created_at=utcnow())
+                )
+            db.session.commit()
+            return team.id
+
+    return make

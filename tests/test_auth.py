@@ -24,6 +24,10 @@ def user_by_email(app, address):
         return db.session.query(User).filter_by(email=address).one_or_none()
 
 
+PRODUCTION_HASHING = {"ARGON2_PARAMS": {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}}
+
+
+@pytest.mark.parametrize("app_overrides", [PRODUCTION_HASHING])
 def test_signup_creates_an_unverified_account_and_emails_a_link(client, app, outbox):
     response = signup(client)
     assert response.status_code == 200
@@ -132,6 +136,17 @@ def test_login_starts_a_new_session(client, make_user):
     with client.session_transaction() as session:
         assert "planted" not in session
         assert "_user_id" in session
+
+
+def test_an_old_hash_is_upgraded_at_login(app, client, make_user):
+    user_id = make_user(email="anna@clinic.example")  # hashed with the cheap test parameters
+    app.config["ARGON2_PARAMS"] = PRODUCTION_HASHING["ARGON2_PARAMS"]
+    app.extensions.pop("password_hasher")
+    client.post("/login", data={"email": "anna@clinic.example", "password": PASSWORD})
+    with app.app_context():
+        assert db.session.get(User, user_id).password_hash.startswith(
+            "$argon2id$v=19$m=65536,t=3,p=4"
+        )
 
 
 def test_logout_ends_every_session_of_the_user(app, make_user):

@@ -195,14 +195,17 @@ def test_local_stripe_pushes_a_signed_webhook_to_the_portal_over_http(
         )
         url = client.post("/billing/checkout", data={"plan": "pro", "interval": "month"})
         stripe_api.complete_checkout(url.headers["Location"])
+
+        def handled():
+            with live.app_context():
+                return {e.type for e in db.session.query(StripeEvent)}
+
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not subscriptions(live):
+        while time.monotonic() < deadline and "checkout.session.completed" not in handled():
             time.sleep(0.2)
+        assert "checkout.session.completed" in handled()
         [row] = subscriptions(live)
         assert row.user_id == user_id and row.status == "active"
-        with live.app_context():
-            handled = {e.type for e in db.session.query(StripeEvent)}
-        assert "checkout.session.completed" in handled
     finally:
         stripe_api.register_webhook("http://127.0.0.1:9/muted", events=[])
         server.shutdown()

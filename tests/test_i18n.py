@@ -10,7 +10,7 @@ from flask_babel import force_locale, format_datetime
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "portal" / "translations" / "da" / "LC_MESSAGES"
 # Names and words that are the same in Danish and English.
-SAME_IN_BOTH = {"Pro", "Practice", "Free", "Clinic Teams", "Team", "Status", "Admin", "OK", "CVR"}
+SAME_IN_BOTH = {"Pro", "Practice", "Free", "Clinic Teams", "Teams", "Status", "OK", "CVR"}
 
 
 def danish():
@@ -61,10 +61,17 @@ def test_the_catalogue_covers_every_string_in_the_code(tmp_path):
     assert sorted(extracted - known) == []
 
 
+def _pairs(catalogue):
+    def key(value):
+        return value if isinstance(value, str) else tuple(value)
+
+    return {key(m.id): key(m.string) for m in catalogue if m.id}
+
+
 def test_the_compiled_catalogue_is_up_to_date():
     with open(CATALOGUE / "messages.mo", "rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    source = {m.id: m.string for m in danish() if m.id}
+        compiled = _pairs(read_mo(handle))
+    source = _pairs(danish())
     assert compiled == source, "run `make translations`"
 
 

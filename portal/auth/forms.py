@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import Email, InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from portal.auth.service import PasswordPolicyError, check_password_policy
 
@@ -24,7 +24,7 @@ class NewPassword:
 
 class SignupForm(FlaskForm):
     name = StringField(
-        _l("Your name"), filters=[strip], validators=[InputRequired(), Length(max=120)]
+        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
     )
     email = EmailField(
         _l("Work email"),
@@ -58,7 +58,7 @@ class ResetPasswordForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField(
-        _l("Your name"), filters=[strip], validators=[InputRequired(), Length(max=120)]
+        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
     )
 
 

@@ -3,6 +3,7 @@
 import secrets
 from datetime import datetime
 from importlib import resources
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,8 +15,6 @@ from sqlalchemy import select
 from portal.auth.models import User
 from portal.extensions import db
 
-HASHER = PasswordHasher()  # argon2id, m=65536, t=3, p=4
-_DUMMY_HASH = HASHER.hash(secrets.token_hex(8))
 VERIFY_MAX_AGE = 7 * 24 * 3600
 RESET_MAX_AGE = 3600
 PASSWORD_MIN = 8
@@ -28,6 +27,35 @@ class PasswordPolicyError(ValueError):
 
 class TokenInvalidError(ValueError):
     """A verification or reset link that is expired, used or forged."""
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Accept only a local path as the place to go after logging in."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+    ):
+        return default
+    return target
+
+
+def hasher() -> PasswordHasher:
+    """argon2id with the app's parameters (RFC 9106 low-memory: m=65536, t=3, p=4)."""
+    app = current_app._get_current_object()
+    if "password_hasher" not in app.extensions:
+        instance = PasswordHasher(**app.config["ARGON2_PARAMS"])
+        app.extensions["password_hasher"] = (instance, instance.hash(secrets.token_hex(8)))
+    return app.extensions["password_hasher"][0]
+
+
+def _dummy_hash() -> str:
+    hasher()
+    return current_app.extensions["password_hasher"][1]
 
 
 def normalize_email(email: str) -> str:
@@ -64,7 +92,7 @@ def create_user(
     user = User(
         name=name.strip(),
         email=normalize_email(email),
-        password_hash=HASHER.hash(password),
+        password_hash=hasher().hash(password),
         locale=locale,
         email_verified_at=now if verified else None,
         referral_code=secrets.token_urlsafe(9),
@@ -79,19 +107,19 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the user for a correct email and password, else None, in the same time."""
     user = find_user_by_email(email)
     try:
-        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher().verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
         return None
-    if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
+    if hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hasher().hash(password)
     return user
 
 
 def set_password(user: User, password: str) -> None:
     """Change the password and end every session of this user."""
-    user.password_hash = HASHER.hash(password)
+    user.password_hash = hasher().hash(password)
     end_sessions(user)
 
 

@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 from flask import (
     Blueprint,
     current_app,
@@ -22,21 +20,6 @@ from portal.htmx import is_htmx
 from portal.outbox.service import queue_email
 
 bp = Blueprint("auth", __name__)
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """Accept only a local path as the place to go after logging in."""
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if (
-        parts.scheme
-        or parts.netloc
-        or not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-    ):
-        return default
-    return target
 
 
 def _login_key() -> str:
@@ -64,8 +47,14 @@ def send_verification(user, *, now) -> None:
     )
 
 
+# One budget for both ways to create an account (the sign-up page and invitation links).
+signup_limit = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_SIGNUP"], scope="signup", methods=["POST"]
+)
+
+
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"])
+@signup_limit
 def signup():
     form = SignupForm()
     if not form.validate_on_submit():
@@ -110,7 +99,7 @@ def login():
         if user is not None and user.is_verified:
             start_session(user)
             db.session.commit()
-            return redirect(safe_next(form.next.data, url_for("account.show")), 303)
+            return redirect(service.safe_next(form.next.data, url_for("account.show")), 303)
         if user is not None:
             db.session.commit()
             return render_template("auth/unverified.html", email=user.email), 403
@@ -126,7 +115,7 @@ def logout():
         db.session.commit()
     logout_user()
     session.clear()
-    response = redirect(url_for("auth.login"), 303)
+    response = redirect(service.safe_next(request.form.get("next"), url_for("auth.login")), 303)
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
@@ -205,7 +194,7 @@ def set_language():
         if current_user.is_authenticated:
             current_user.locale = locale
             db.session.commit()
-    return redirect(safe_next(request.form.get("next"), url_for("core.index")), 303)
+    return redirect(service.safe_next(request.form.get("next"), url_for("core.index")), 303)
 
 
 @login_manager.unauthorized_handler

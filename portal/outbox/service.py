@@ -21,6 +21,8 @@ from portal.outbox.models import OutboxMessage
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 HANDLERS: dict[str, Callable[[dict, str], None]] = {}
+# Checks run before an email goes out; False drops it (e.g. the invitation was revoked).
+EMAIL_GUARDS: dict[str, Callable[[dict], bool]] = {}
 
 
 def handler(kind: str):
@@ -46,7 +48,14 @@ def enqueue(kind: str, payload: dict, *, key: str, now: datetime | None = None) 
 
 
 def queue_email(
-    *, to: str, template: str, locale: str | None, key: str, now=None, **context
+    *,
+    to: str,
+    template: str,
+    locale: str | None,
+    key: str,
+    now=None,
+    guard: tuple[str, dict] | None = None,
+    **context,
 ) -> OutboxMessage:
     """Render an email (.txt and .html) in the recipient's language and put it in the outbox.
 
@@ -56,16 +65,18 @@ def queue_email(
         text = render_template(f"emails/{template}.txt", **context)
         html = render_template(f"emails/{template}.html", **context)
     subject, _, body = text.partition("\n")
-    return enqueue(
-        "email",
-        {"to": to, "subject": subject.strip(), "text": body.strip() + "\n", "html": html},
-        key=key,
-        now=now,
-    )
+    payload = {"to": to, "subject": subject.strip(), "text": body.strip() + "\n", "html": html}
+    if guard:
+        payload["guard"] = {"name": guard[0], "args": guard[1]}
+    return enqueue("email", payload, key=key, now=now)
 
 
 @handler("email")
 def send_email(payload: dict, key: str) -> None:
+    guard = payload.get("guard")
+    if guard and not EMAIL_GUARDS[guard["name"]](guard["args"]):
+        log.info("outbox email %s dropped: no longer wanted", key)
+        return
     if current_app.config.get("MAIL_SERVER"):
         message = Message(
             subject=payload["subject"],

@@ -1,0 +1,65 @@
+"""The team audit log: who did what to whom, when."""
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from portal.auth.models import User
+from portal.extensions import db
+
+PAGE_SIZE = 20
+# How each action reads on the team page; {target} is the email, name or value it concerns.
+ACTIONS = {
+    "team.created": _l("created the team"),
+    "team.renamed": _l("renamed the team to %(target)s"),
+    "team.language": _l("set the team language to %(target)s"),
+    "invitation.sent": _l("invited %(target)s"),
+    "invitation.resent": _l("resent the invitation to %(target)s"),
+    "invitation.revoked": _l("revoked the invitation to %(target)s"),
+    "invitation.accepted": _l("accepted the invitation (%(target)s)"),
+    "invitation.declined": _l("declined the invitation (%(target)s)"),
+    "member.removed": _l("removed %(target)s"),
+    "member.left": _l("left the team"),
+    "member.role": _l("changed the role of %(target)s"),
+    "team.deleted": _l("deleted the team"),
+    "team.managed": _l("set the team as managed by %(target)s"),
+    "team.unmanaged": _l("ended managed mode"),
+}
+
+
+def record(
+    team_id: int, action: str, *, actor: User | None, now: datetime, target: str = "", **details
+) -> AuditEvent:
+    """Append one entry to a team's audit log in the current transaction."""
+    # Names and addresses are shown as text; CR/LF would forge lines in exported logs.
+    clean = target.replace("\r", " ").replace("\n", " ")[:254]
+    event = AuditEvent(
+        team_id=team_id,
+        actor_id=actor.id if actor else None,
+        actor_name=actor.name if actor else "system",
+        action=action,
+        target=clean,
+        details=details,
+        created_at=now,
+    )
+    db.session.add(event)
+    return event
+
+
+def page_of(team_id: int, page: int) -> tuple[list[AuditEvent], bool]:
+    """One page of the log, newest first, and whether an older page exists."""
+    rows = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.team_id == team_id)
+        .order_by(AuditEvent.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    ).all()
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def describe(event: AuditEvent) -> str:
+    text = ACTIONS.get(event.action)
+    return str(text) % {"target": event.target} if text else event.action

@@ -1,0 +1,368 @@
+"""Invitations: sent by admins, valid 30 days, resent and revoked, accepted by the invitee."""
+
+import hashlib
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal import permissions
+from portal.audit import service as audit
+from portal.auth import service as auth
+from portal.auth.models import User
+from portal.extensions import db
+from portal.invitations.models import Invitation, SupersededToken
+from portal.outbox.service import EMAIL_GUARDS, queue_email
+from portal.teams.models import Membership, Team
+from portal.teams.service import (
+    ConflictError,
+    NotAllowedError,
+    NotFoundError,
+    lock_team,
+    seats_changed,
+)
+
+SEPARATORS = re.compile(r"[\s,;]+")
+MAX_ADDRESSES = 50
+
+
+class InvitationGoneError(Exception):
+    """The invitation is no longer pending (accepted, declined, revoked or expired)."""
+
+
+class WrongAccountError(Exception):
+    """Signed in as someone other than the invited address."""
+
+
+class AlreadyInTeamError(Exception):
+    """The invitee belongs to a team already (one team per user)."""
+
+
+@dataclass(frozen=True)
+class InviteResult:
+    email: str
+    outcome: str  # invited, resent, already_invited, member, invalid, yourself
+    invitation: Invitation | None = None
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def expiry(now: datetime) -> datetime:
+    """When an invitation sent (or resent) now stops working."""
+    return now + timedelta(days=current_app.config["INVITATION_DAYS"])
+
+
+def state(invitation: Invitation, now: datetime) -> str:
+    """pending, expired, accepted, declined or revoked."""
+    if invitation.status == "pending" and invitation.expires_at <= now:
+        return "expired"
+    return invitation.status
+
+
+def days_left(invitation: Invitation, now: datetime) -> int:
+    """Whole days left, counting a started day: a fresh invitation shows 30."""
+    return max(0, math.ceil((invitation.expires_at - now).total_seconds() / 86400))
+
+
+def parse_addresses(text: str) -> list[str]:
+    """Split on commas, semicolons, spaces and newlines; keep the first of case duplicates."""
+    seen, result = set(), []
+    for part in SEPARATORS.split(text or ""):
+        if part and part.lower() not in seen:
+            seen.add(part.lower())
+            result.append(part)
+    return result
+
+
+def normalize_address(address: str) -> str | None:
+    """The one canonical form of an invited address, or None if it is not a valid address."""
+    if "=?" in address or len(address) > 254:
+        return None
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return auth.normalize_email(valid.normalized)
+
+
+def find_by_token(raw: str) -> tuple[Invitation | None, bool]:
+    """The invitation behind a link, and whether that link was replaced by a resend."""
+    if not raw or len(raw) > 200:
+        return None, False
+    token_hash = hash_token(raw)
+    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+    if invitation is not None:
+        return invitation, False
+    old = db.session.get(SupersededToken, token_hash)
+    return (db.session.get(Invitation, old.invitation_id), True) if old else (None, False)
+
+
+def _issue_token(invitation: Invitation) -> str:
+    raw = secrets.token_urlsafe(32)  # 256 bits
+    invitation.token_hash = hash_token(raw)
+    return raw
+
+
+def _send(invitation: Invitation, raw: str, *, inviter: User, now: datetime) -> None:
+    invitee = auth.find_user_by_email(invitation.email)
+    queue_email(
+        to=invitation.email,
+        template="invitation",
+        locale=invitee.locale if invitee and invitee.locale else invitation.team.locale,
+        key=f"invitation:{invitation.id}:{invitation.token_hash[:16]}",
+        guard=("invitation", {"id": invitation.id, "token_hash": invitation.token_hash}),
+        now=now,
+        team=invitation.team,
+        inviter=inviter,
+        role=invitation.role,
+        expires_at=invitation.expires_at,
+        link=url_for("invitations.show", token=raw, _external=True),
+    )
+
+
+def invite_members(me: Membership, text: str, role: str, *, now: datetime) -> list[InviteResult]:
+    """Invite each address with the role; report per address what happened."""
+    team = me.team
+    if not permissions.can_invite(me, team):
+        raise NotAllowedError("cannot invite")
+    if role not in permissions.grantable_roles(me, team):
+        raise NotAllowedError("role not allowed")
+    addresses = parse_addresses(text)[:MAX_ADDRESSES]
+    normalized = {a: normalize_address(a) for a in addresses}
+    valid = [n for n in normalized.values() if n]
+    members = set(
+        db.session.scalars(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.team_id == team.id, User.email.in_(valid))
+        )
+    )
+    pending = {
+        i.email: i
+        for i in db.session.scalars(
+            select(Invitation).where(
+                Invitation.team_id == team.id,
+                Invitation.status == "pending",
+                Invitation.email.in_(valid),
+            )
+        )
+    }
+    results = []
+    for typed, address in normalized.items():
+        if address is None:
+            results.append(InviteResult(typed, "invalid"))
+        elif address == me.user.email:
+            results.append(InviteResult(address, "yourself"))
+        elif address in members:
+            results.append(InviteResult(address, "member"))
+        elif address in pending:
+            resent = _resend(pending[address], inviter=me.user, now=now)
+            results.append(InviteResult(address, "resent", resent))
+        else:
+            results.append(_create(team, address, role, inviter=me.user, now=now))
+    return results
+
+
+def _create(team: Team, address: str, role: str, *, inviter: User, now: datetime):
+    invitation = Invitation(
+        team=team,
+        email=address,
+        role=role,
+        invited_by=inviter,
+        created_at=now,
+        sent_at=now,
+        expires_at=expiry(now),
+    )
+    raw = _issue_token(invitation)
+    try:
+        with db.session.begin_nested():
+            db.session.add(invitation)
+    except IntegrityError:
+        # A concurrent submit created it a moment ago: one invitation, one email.
+        return InviteResult(address, "already_invited")
+    _send(invitation, raw, inviter=inviter, now=now)
+    audit.record(team.id, "invitation.sent", actor=inviter, now=now, target=address, role=role)
+    return InviteResult(address, "invited", invitation)
+
+
+def _resend(invitation: Invitation, *, inviter: User, now: datetime) -> Invitation:
+    db.session.add(
+        SupersededToken(
+            token_hash=invitation.token_hash, invitation_id=invitation.id, superseded_at=now
+        )
+    )
+    raw = _issue_token(invitation)  # the old link stops working
+    invitation.expires_at = expiry(now)
+    invitation.sent_at = now
+    db.session.flush()
+    _send(invitation, raw, inviter=inviter, now=now)
+    audit.record(
+        invitation.team_id, "invitation.resent", actor=inviter, now=now, target=invitation.email
+    )
+    return invitation
+
+
+def _pending_of(me: Membership, invitation_id: int) -> Invitation:
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.id == invitation_id, Invitation.team_id == me.team_id)
+    )
+    if invitation is None:
+        raise NotFoundError(invitation_id)
+    if invitation.status != "pending":
+        raise ConflictError(_("This invitation was already answered or revoked."))
+    return invitation
+
+
+def resend_invitation(me: Membership, invitation_id: int, *, now: datetime) -> Invitation:
+    """Send a fresh link with a fresh 30 days; the old link stops working."""
+    if not permissions.can_invite(me, me.team):
+        raise NotAllowedError("cannot resend")
+    return _resend(_pending_of(me, invitation_id), inviter=me.user, now=now)
+
+
+def revoke_invitation(me: Membership, invitation_id: int, *, now: datetime) -> Invitation:
+    if not permissions.can_manage_team(me, me.team):
+        raise NotAllowedError("cannot revoke")
+    invitation = _pending_of(me, invitation_id)
+    invitation.status = "revoked"
+    invitation.responded_at = now
+    audit.record(me.team_id, "invitation.revoked", actor=me.user, now=now, target=invitation.email)
+    return invitation
+
+
+def delete_invitations(team: Team, *, actor: User, now: datetime) -> None:
+    """For a deleted team: pending invitations are revoked (audited), then all are deleted."""
+    for invitation in db.session.scalars(select(Invitation).where(Invitation.team_id == team.id)):
+        if invitation.status == "pending":
+            audit.record(
+                team.id, "invitation.revoked", actor=actor, now=now, target=invitation.email
+            )
+        db.session.execute(
+            delete(SupersededToken).where(SupersededToken.invitation_id == invitation.id)
+        )
+        db.session.delete(invitation)
+
+
+def pending_invitations(team: Team) -> list[Invitation]:
+    from sqlalchemy.orm import joinedload
+
+    return db.session.scalars(
+        select(Invitation)
+        .options(joinedload(Invitation.invited_by))
+        .where(Invitation.team_id == team.id, Invitation.status == "pending")
+        .order_by(Invitation.sent_at.desc(), Invitation.id.desc())
+    ).all()
+
+
+def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> Membership:
+    """Join the team: consume the invitation and add the membership in one transaction."""
+    if user.email != invitation.email:
+        raise WrongAccountError()
+    if permissions.membership_of(user) is not None:
+        raise AlreadyInTeamError()
+    team = lock_team(invitation.team_id)
+    consumed = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.status == "pending",
+            Invitation.token_hash == invitation.token_hash,
+            Invitation.expires_at > now,
+        )
+        .values(status="accepted", responded_at=now, accepted_by_id=user.id)
+    )
+    if consumed.rowcount != 1:
+        raise InvitationGoneError()
+    membership = Membership(team_id=team.id, user_id=user.id, role=invitation.role, created_at=now)
+    db.session.add(membership)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadyInTeamError() from None
+    membership.team = team
+    if user.email_verified_at is None:
+        user.email_verified_at = now  # the link was delivered to this address
+    audit.record(
+        team.id, "invitation.accepted", actor=user, now=now, target=user.email, role=invitation.role
+    )
+    if invitation.invited_by is not None:
+        inviter = invitation.invited_by
+        queue_email(
+            to=inviter.email,
+            template="invitation_accepted",
+            locale=inviter.locale,
+            key=f"accepted:{invitation.id}",
+            now=now,
+            inviter=inviter,
+            member=user,
+            team=team,
+            link=url_for("teams.show", _external=True),
+        )
+    for hook in JOIN_HOOKS:
+        hook(membership, user, now=now)
+    if membership.is_paid_seat:
+        seats_changed(team, now=now)
+    return membership
+
+
+# Billing registers "cancel the joiner's own subscription and refund the unused part" here.
+JOIN_HOOKS: list = []
+
+
+def decline_invitation(invitation: Invitation, *, now: datetime, user: User | None) -> None:
+    consumed = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.status == "pending",
+            Invitation.token_hash == invitation.token_hash,
+            Invitation.expires_at > now,
+        )
+        .values(status="declined", responded_at=now)
+    )
+    if consumed.rowcount != 1:
+        raise InvitationGoneError()
+    audit.record(
+        invitation.team_id, "invitation.declined", actor=user, now=now, target=invitation.email
+    )
+
+
+def sign_up_and_accept(
+    invitation: Invitation, *, name: str, password: str, now: datetime
+) -> tuple[User, Membership]:
+    """Create the invitee's account (email from the invitation, counted as verified), then join."""
+    if auth.find_user_by_email(invitation.email) is not None:
+        raise ConflictError(_("An account already exists for this address. Log in to accept."))
+    auth.check_password_policy(password, email=invitation.email)
+    user = auth.create_user(
+        name=name,
+        email=invitation.email,
+        password=password,
+        locale=invitation.team.locale,
+        now=now,
+        verified=True,
+    )
+    return user, accept_invitation(invitation, user, now=now)
+
+
+def _still_wanted(guard: dict) -> bool:
+    """An invitation email is sent only while that link is still the pending one."""
+    invitation = db.session.get(Invitation, guard["id"])
+    return (
+        invitation is not None
+        and invitation.status == "pending"
+        and invitation.token_hash == guard["token_hash"]
+    )
+
+
+EMAIL_GUARDS["invitation"] = _still_wanted

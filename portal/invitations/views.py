@@ -1,0 +1,140 @@
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal import permissions
+from portal.auth import service as auth
+from portal.auth.views import signup_limit, start_session
+from portal.billing import service as billing
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.invitations import service
+from portal.invitations.forms import InvitationSignupForm
+from portal.teams.service import ConflictError
+
+bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+
+
+def _load(token: str):
+    """The invitation behind a link, or the page that says why the link no longer works."""
+    invitation, superseded = service.find_by_token(token)
+    if invitation is None:
+        abort(404)
+    state = "superseded" if superseded else service.state(invitation, utcnow())
+    if state != "pending":
+        page = "used" if state in ("accepted", "declined") else state
+        return invitation, (render_template(f"invitations/{page}.html", invitation=invitation), 410)
+    return invitation, None
+
+
+def _context(invitation, token, **extra):
+    """What the invitee sees: the team, the inviter, the role, and what happens to their plan."""
+    case, me = "accept", None
+    if not current_user.is_authenticated:
+        case = "login" if auth.find_user_by_email(invitation.email) else "signup"
+    elif current_user.email != invitation.email:
+        case = "other_account"
+    else:
+        me = permissions.membership_of(current_user)
+        if me is not None:
+            case = "same_team" if me.team_id == invitation.team_id else "other_team"
+    plan = billing.plan_of(current_user) if current_user.is_authenticated else None
+    return {
+        "invitation": invitation,
+        "team": invitation.team,
+        "token": token,
+        "case": case,
+        "me": me,
+        "plan": plan,
+        "form": extra.pop("form", None) or InvitationSignupForm(),
+        "now": utcnow(),
+        **extra,
+    }
+
+
+@bp.get("/<token>")
+def show(token):
+    invitation, gone = _load(token)
+    if gone:
+        return gone
+    return render_template("invitations/show.html", **_context(invitation, token))
+
+
+@bp.post("/<token>/accept")
+@login_required
+def accept(token):
+    invitation, gone = _load(token)
+    if gone:
+        return _already_joined(invitation) or gone
+    try:
+        service.accept_invitation(invitation, current_user, now=utcnow())
+    except service.WrongAccountError:
+        return render_template("invitations/show.html", **_context(invitation, token)), 403
+    except service.AlreadyInTeamError:
+        db.session.rollback()
+        permissions.forget_membership(current_user)
+        return _already_joined(invitation) or (
+            render_template("invitations/show.html", **_context(invitation, token)),
+            409,
+        )
+    except service.InvitationGoneError:
+        db.session.rollback()
+        return _already_joined(invitation) or _load(token)[1] or abort(410)
+    team_name = invitation.team.name
+    db.session.commit()
+    flash(_("Welcome to %(team)s!", team=team_name), "success")
+    return redirect(url_for("teams.show"), 303)
+
+
+def _already_joined(invitation):
+    """A second click on Accept: the first one already made the user a member."""
+    if not current_user.is_authenticated:
+        return None
+    permissions.forget_membership(current_user)
+    me = permissions.membership_of(current_user)
+    if me is not None and me.team_id == invitation.team_id:
+        flash(_("You are already a member of %(team)s.", team=invitation.team.name), "info")
+        return redirect(url_for("teams.show"), 303)
+    return None
+
+
+@bp.post("/<token>/decline")
+def decline(token):
+    invitation, gone = _load(token)
+    if gone:
+        return gone
+    if current_user.is_authenticated and current_user.email != invitation.email:
+        abort(403)
+    service.decline_invitation(
+        invitation, now=utcnow(), user=current_user if current_user.is_authenticated else None
+    )
+    db.session.commit()
+    return render_template("invitations/declined.html", invitation=invitation)
+
+
+@bp.post("/<token>/signup")
+@signup_limit
+def signup(token):
+    invitation, gone = _load(token)
+    if gone:
+        return gone
+    if current_user.is_authenticated:
+        return redirect(url_for("invitations.show", token=token), 303)
+    form = InvitationSignupForm()
+    if form.validate_on_submit():
+        try:
+            user, _membership = service.sign_up_and_accept(
+                invitation, name=form.name.data, password=form.password.data, now=utcnow()
+            )
+        except auth.PasswordPolicyError as error:
+            form.password.errors.append(str(error))
+        except ConflictError:
+            db.session.rollback()
+            return redirect(url_for("invitations.show", token=token), 303)
+        else:
+            start_session(user)
+            team_name = invitation.team.name
+            db.session.commit()
+            flash(_("Welcome to %(team)s!", team=team_name), "success")
+            return redirect(url_for("teams.show"), 303)
+    return render_template("invitations/show.html", **_context(invitation, token, form=form)), 422

@@ -1,0 +1,55 @@
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from portal.auth.forms import strip
+
+ROLE_LABELS = {
+    "member": _l("Member"),
+    "admin": _l("Admin"),
+    "assistant": _l("Assistant (free)"),
+}
+
+
+class TeamNameForm(FlaskForm):
+    name = StringField(
+        _l("Team name"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Give the team a name.")),
+            Length(max=80, message=_l("Use at most 80 characters.")),
+        ],
+    )
+
+
+class TeamSettingsForm(TeamNameForm):
+    locale = SelectField(
+        _l("Team language"), description=_l("Used for emails to people without an account.")
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locale.choices = list(current_app.config["LANGUAGES"].items())
+
+
+class InviteForm(FlaskForm):
+    emails = TextAreaField(
+        _l("Email addresses"),
+        description=_l("Separate several addresses with commas, spaces or new lines."),
+        validators=[InputRequired(_l("Enter at least one email address."))],
+    )
+    role = SelectField(_l("Role"), default="member")
+
+    def __init__(self, roles, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = [(role, ROLE_LABELS[role]) for role in roles]
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"))
+
+    def __init__(self, roles, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = [(role, ROLE_LABELS[role]) for role in roles]

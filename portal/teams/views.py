@@ -1,0 +1,285 @@
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal import permissions
+from portal.audit import service as audit
+from portal.auth.service import safe_next
+from portal.billing import service as billing
+from portal.clock import utcnow
+from portal.extensions import db, limiter
+from portal.htmx import is_htmx, notify
+from portal.invitations import service as invitations
+from portal.teams import service
+from portal.teams.forms import InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
+
+bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
+
+
+def _me():
+    """The actor's membership; a user without a team may not use team actions."""
+    me = permissions.membership_of(current_user)
+    if me is None:
+        abort(403)
+    return me
+
+
+def _admin():
+    me = _me()
+    if not permissions.can_manage_team(me, me.team):
+        abort(403)
+    return me
+
+
+def team_context(me, **extra) -> dict:
+    """Everything the team page and its partials show, in a fixed number of queries."""
+    team = me.team
+    members = service.members_of(team)
+    events, has_older = audit.page_of(team.id, 1)
+    return {
+        "me": me,
+        "team": team,
+        "members": members,
+        "paid_seats": sum(m.is_paid_seat for m in members),
+        "invitations": invitations.pending_invitations(team),
+        "audit_events": events,
+        "audit_page": 1,
+        "audit_has_older": has_older,
+        # formdata=None: after a POST the forms show fresh, not what was just submitted.
+        "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
+        "settings_form": TeamSettingsForm(formdata=None, name=team.name, locale=team.locale),
+        "now": utcnow(),
+        "large_team": sum(m.is_paid_seat for m in members)
+        >= current_app.config["LARGE_TEAM_SEATS"],
+        **extra,
+    }
+
+
+def reply(me, message: str, *templates: str, **extra):
+    """After an action: 303 back for a plain form; for htmx the first template's fragment,
+    the others out of band, the activity log, and the message in #flash."""
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("teams.show"), 303)
+    context = team_context(me, **extra)
+    html = "".join(
+        render_template(template, oob=index > 0, **context)
+        for index, template in enumerate((*templates, "teams/_audit.html"))
+    )
+    return notify(current_app.make_response(html), message)
+
+
+@bp.get("")
+@login_required
+def show():
+    me = permissions.membership_of(current_user)
+    if me is None:
+        return render_template(
+            "teams/none.html", form=TeamNameForm(), plan=billing.plan_of(current_user)
+        )
+    return render_template("teams/show.html", **team_context(me))
+
+
+@bp.post("")
+@login_required
+def create():
+    form = TeamNameForm()
+    if not form.validate_on_submit():
+        plan = billing.plan_of(current_user)
+        return render_template("teams/none.html", form=form, plan=plan), 422
+    team = service.create_team(current_user, form.name.data, now=utcnow())
+    db.session.commit()
+    flash(_("Team %(name)s is created. Invite your colleagues below.", name=team.name), "success")
+    return redirect(url_for("teams.show"), 303)
+
+
+@bp.post("/settings")
+@login_required
+def update_settings():
+    me = _admin()
+    form = TeamSettingsForm()
+    if not form.validate_on_submit():
+        return render_template("teams/_settings.html", team=me.team, settings_form=form), 422
+    service.rename_team(me.team, form.name.data, form.locale.data, actor=me.user, now=utcnow())
+    db.session.commit()
+    return reply(me, _("Team settings saved."), "teams/_settings.html", "teams/_title.html")
+
+
+def _invite_cost() -> int:
+    return max(1, len(invitations.parse_addresses(request.form.get("emails", ""))))
+
+
+def _admin_key() -> str:
+    return f"invite-admin:{current_user.get_id().partition(':')[0]}"
+
+
+def _team_key() -> str:
+    me = permissions.membership_of(current_user)
+    return f"invite-team:{me.team_id if me else 'none'}"
+
+
+@bp.post("/invitations")
+@login_required
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_INVITE_ADMIN"], key_func=_admin_key, cost=_invite_cost
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_INVITE_TEAM"], key_func=_team_key, cost=_invite_cost
+)
+def invite():
+    me = _admin()
+    form = InviteForm(permissions.grantable_roles(me, me.team))
+    if not form.validate_on_submit():
+        context = team_context(me, invite_form=form)
+        return render_template("teams/_invite.html", **context), 422
+    results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
+    db.session.commit()
+    summary = _results_summary(results)
+    if not is_htmx():
+        for line in summary[:-1]:
+            flash(line, "info")
+    return reply(
+        me,
+        summary[-1] if not is_htmx() else " ".join(summary),
+        "teams/_invite.html",
+        "teams/_invitations.html",
+        results=results,
+    )
+
+
+def _results_summary(results) -> list[str]:
+    words = {
+        "invited": _("Invitation sent to %(email)s."),
+        "resent": _("%(email)s was already invited: we sent the invitation again."),
+        "already_invited": _("%(email)s is already invited."),
+        "member": _("%(email)s is already a member of this team."),
+        "invalid": _("%(email)s is not a valid email address."),
+        "yourself": _("%(email)s is you."),
+    }
+    return [words[r.outcome] % {"email": r.email} for r in results]
+
+
+def _resend_key() -> str:
+    return f"resend:{request.view_args['invitation_id']}"
+
+
+@bp.post("/invitations/<int:invitation_id>/resend")
+@login_required
+@limiter.limit(lambda: current_app.config["RATELIMIT_RESEND"], key_func=_resend_key)
+def resend(invitation_id):
+    me = _admin()
+    invitation = invitations.resend_invitation(me, invitation_id, now=utcnow())
+    db.session.commit()
+    message = _(
+        "Invitation sent again to %(email)s. The earlier link no longer works.",
+        email=invitation.email,
+    )
+    return reply(me, message, "teams/_invitations.html")
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+@login_required
+def revoke(invitation_id):
+    me = _admin()
+    invitation = invitations.revoke_invitation(me, invitation_id, now=utcnow())
+    db.session.commit()
+    message = _(
+        "Invitation to %(email)s revoked. The link no longer works.", email=invitation.email
+    )
+    return reply(me, message, "teams/_invitations.html")
+
+
+@bp.post("/members/<int:membership_id>/role")
+@login_required
+def change_role(membership_id):
+    me = _admin()
+    form = RoleForm(permissions.grantable_roles(me, me.team))
+    if not form.validate_on_submit():
+        abort(400)
+    member = service.change_role(me, membership_id, form.role.data, now=utcnow())
+    db.session.commit()
+    message = _(
+        "%(name)s is now %(role)s.",
+        name=member.user.name,
+        role=dict(form.role.choices)[member.role],
+    )
+    return reply(me, message, "teams/_member_row.html", "teams/_seats.html", member=member)
+
+
+@bp.route("/members/<int:membership_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove(membership_id):
+    me = _admin()
+    if request.method == "GET":
+        member = service.find_member(me.team, membership_id)
+        if not permissions.can_remove(me, member):
+            abort(403)
+        return render_template("teams/remove.html", member=member, team=me.team, me=me)
+    user = service.remove_member(me, membership_id, now=utcnow())
+    db.session.commit()
+    message = _("%(name)s was removed from the team and is back on Free.", name=user.name)
+    return reply(me, message, "teams/_empty.html", "teams/_seats.html")
+
+
+@bp.route("/leave", methods=["GET", "POST"])
+@login_required
+def leave():
+    me = _me()
+    if not permissions.can_leave(me):
+        abort(403)
+    if request.method == "GET":
+        return render_template("teams/leave.html", team=me.team, next=request.args.get("next"))
+    name = me.team.name
+    service.leave_team(me, now=utcnow())
+    db.session.commit()
+    flash(_("You left %(team)s and are back on Free.", team=name), "success")
+    return redirect(safe_next(request.form.get("next"), url_for("teams.show")), 303)
+
+
+@bp.route("/delete", methods=["GET", "POST"])
+@login_required
+def delete():
+    me = _me()
+    if not permissions.can_delete_team(me, me.team):
+        abort(403)
+    if request.method == "GET" or request.form.get("confirm") != me.team.name:
+        error = request.method == "POST"
+        return render_template(
+            "teams/delete.html", team=me.team, error=error
+        ), 422 if error else 200
+    name = me.team.name
+    service.delete_team(me, now=utcnow())
+    db.session.commit()
+    flash(
+        _("Team %(name)s is deleted. Your own subscription continues with one seat.", name=name),
+        "success",
+    )
+    return redirect(url_for("teams.show"), 303)
+
+
+@bp.get("/audit")
+@login_required
+def audit_log():
+    me = _me()
+    if not permissions.can_manage_team(me, me.team):
+        abort(403)
+    page = max(1, request.args.get("page", 1, type=int))
+    events, has_older = audit.page_of(me.team_id, page)
+    return render_template(
+        "teams/_audit_rows.html" if is_htmx() else "teams/audit.html",
+        team=me.team,
+        audit_events=events,
+        audit_page=page,
+        audit_has_older=has_older,
+    )
+
+
+def init_app(app) -> None:
+    from portal.teams.forms import ROLE_LABELS
+
+    app.jinja_env.globals.update(
+        role_label=lambda role: ROLE_LABELS[role],
+        audit_text=audit.describe,
+        invitation_days_left=invitations.days_left,
+        contact_url=lambda: "mailto:" + app.config["SALES_EMAIL"],
+    )

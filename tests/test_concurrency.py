@@ -1,0 +1,147 @@
+"""Races on PostgreSQL: two threads, two connections, started together by a barrier."""
+
+import threading
+
+import pytest
+
+from portal.audit.models import AuditEvent
+from portal.auth.models import User
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.invitations import service as invitations
+from portal.invitations.models import Invitation
+from portal.outbox.models import OutboxMessage
+from portal.permissions import membership_of
+from portal.teams import service as teams
+from portal.teams.models import Membership
+
+pytestmark = pytest.mark.postgres
+
+
+def race(app, *actions):
+    """Run each action in its own thread and database connection, as close together as we can."""
+    barrier = threading.Barrier(len(actions))
+    results = [None] * len(actions)
+
+    def run(index, action):
+        with app.test_request_context():
+            barrier.wait()
+            try:
+                results[index] = action()
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 - the loser's error is the result
+                db.session.rollback()
+                results[index] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def invite(app, owner_id, email, role="member"):
+    with app.test_request_context():
+        me = membership_of(db.session.get(User, owner_id))
+        invitations.invite_members(me, email, role, now=utcnow())
+        db.session.commit()
+        return db.session.query(Invitation).filter_by(team_id=me.team_id, email=email).one().id
+
+
+def accept(invitation_id, user_id):
+    def action():
+        invitation = db.session.get(Invitation, invitation_id)
+        return invitations.accept_invitation(
+            invitation, db.session.get(User, user_id), now=utcnow()
+        )
+
+    return action
+
+
+@pytest.fixture
+def seat_calls(monkeypatch):
+    calls, lock = [], threading.Lock()
+
+    def hook(team, now):
+        with lock:
+            calls.append(team.id)
+
+    monkeypatch.setattr(teams, "SEAT_HOOKS", [hook])
+    return calls
+
+
+def test_accepting_two_teams_at_once_gives_exactly_one_membership(app, make_user, make_team):
+    a, b = make_user(), make_user()
+    make_team(a, name="A")
+    make_team(b, name="B")
+    joiner = make_user(email="joiner@clinic.example")
+    first, second = invite(app, a, "joiner@clinic.example"), invite(app, b, "joiner@clinic.example")
+    results = race(app, accept(first, joiner), accept(second, joiner))
+    assert sum(isinstance(r, invitations.AlreadyInTeamError) for r in results) == 1
+    with app.app_context():
+        assert db.session.query(Membership).filter_by(user_id=joiner).count() == 1
+        statuses = sorted(i.status for i in db.session.query(Invitation))
+        assert statuses == ["accepted", "pending"]
+
+
+def test_a_double_submitted_accept_joins_once(app, make_user, make_team, seat_calls):
+    owner = make_user(email="owner@clinic.example")
+    make_team(owner)
+    joiner = make_user(email="joiner@clinic.example")
+    invitation = invite(app, owner, "joiner@clinic.example")
+    seat_calls.clear()
+    results = race(app, accept(invitation, joiner), accept(invitation, joiner))
+    assert sum(isinstance(r, Membership) for r in results) == 1
+    with app.app_context():
+        assert db.session.query(Membership).filter_by(user_id=joiner).count() == 1
+        assert db.session.query(AuditEvent).filter_by(action="invitation.accepted").count() == 1
+        notices = db.session.query(OutboxMessage).filter(
+            OutboxMessage.idempotency_key.like("accepted:%")
+        )
+        assert notices.count() == 1
+    assert len(seat_calls) == 1
+
+
+def _membership(app, user_id):
+    with app.app_context():
+        return db.session.query(Membership).filter_by(user_id=user_id).one().id
+
+
+def test_two_admins_removing_the_same_member_remove_once(app, make_user, make_team, seat_calls):
+    owner, admin, member = make_user(), make_user(), make_user()
+    team = make_team(owner, members=[(admin, "admin"), (member, "member")])
+    target = _membership(app, member)
+    seat_calls.clear()
+
+    def remove_by(actor):
+        return lambda: teams.remove_member(
+            membership_of(db.session.get(User, actor)), target, now=utcnow()
+        )
+
+    results = race(app, remove_by(owner), remove_by(admin))
+    assert sum(isinstance(r, teams.NotFoundError) for r in results) == 1
+    with app.app_context():
+        assert db.session.query(Membership).filter_by(team_id=team).count() == 2
+        assert db.session.query(AuditEvent).filter_by(action="member.removed").count() == 1
+    assert len(seat_calls) == 1
+
+
+def test_two_admins_changing_a_role_at_once_change_it_once(app, make_user, make_team, seat_calls):
+    owner, admin, member = make_user(), make_user(), make_user()
+    make_team(owner, plan="practice", members=[(admin, "admin"), (member, "member")])
+    target = _membership(app, member)
+    seat_calls.clear()
+
+    def to_assistant(actor):
+        return lambda: teams.change_role(
+            membership_of(db.session.get(User, actor)), target, "assistant", now=utcnow()
+        )
+
+    race(app, to_assistant(owner), to_assistant(admin))
+    with app.app_context():
+        assert db.session.get(Membership, target).role == "assistant"
+        assert db.session.query(AuditEvent).filter_by(action="member.role").count() == 1
+    assert len(seat_calls) == 1

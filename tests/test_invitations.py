@@ -1,0 +1,413 @@
+import re
+from datetime import timedelta
+
+import pytest
+
+from portal.audit.models import AuditEvent
+from portal.auth.models import User
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.invitations import service
+from portal.invitations.models import Invitation
+from portal.outbox.models import OutboxMessage
+from portal.teams.models import Membership
+from tests.conftest import PASSWORD
+
+HX = {"HX-Request": "true"}
+
+
+def invite(client, emails, role="member", **kwargs):
+    return client.post(
+        "/settings/teams/invitations", data={"emails": emails, "role": role}, **kwargs
+    )
+
+
+def link_for(outbox, address, nth=-1):
+    mails = [m for m in outbox(address) if "/invitations/" in m["text"]]
+    return re.search(r"http://localhost(/invitations/\S+)", mails[nth]["text"]).group(1)
+
+
+def snapshot(app):
+    """Everything a refused or read-only request must leave as it was."""
+    with app.app_context():
+        return (
+            sorted(
+                (i.id, i.status, i.token_hash, i.expires_at) for i in db.session.query(Invitation)
+            ),
+            sorted((m.user_id, m.team_id, m.role) for m in db.session.query(Membership)),
+            db.session.query(AuditEvent).count(),
+            db.session.query(OutboxMessage).count(),
+        )
+
+
+@pytest.fixture
+def team(make_user, make_team):
+    owner = make_user(email="olga@clinic.example", name="Olga Owner")
+    return {"owner": owner, "id": make_team(owner, name="Vesterbro Klinik")}
+
+
+def test_invite_form_reports_what_happened_to_each_address(
+    client, app, team, make_user, login, outbox
+):
+    member = make_user(email="mads@clinic.example")
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=member, role="member"))
+        db.session.commit()
+    login(team["owner"])
+    invite(client, "old@clinic.example")
+    response = invite(
+        client,
+        "New@Clinic.example, old@clinic.example\nmads@clinic.example not-an-address;olga@clinic.example",
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert "<html" not in response.text and response.text.lstrip().startswith(
+        '<div id="invite-form">'
+    )
+    assert 'id="invitations" hx-swap-oob="true"' in response.text
+    outcomes = dict(re.findall(r'class="result-(\w+)"><strong>([^<]+)</strong>', response.text))
+    assert {v: k for k, v in outcomes.items()} == {
+        "new@clinic.example": "invited",
+        "old@clinic.example": "resent",
+        "mads@clinic.example": "member",
+        "not-an-address": "invalid",
+        "olga@clinic.example": "yourself",
+    }
+    assert "Invitation sent to new@clinic.example." in response.headers["HX-Trigger"]
+    with app.app_context():
+        pending = db.session.query(Invitation).filter_by(status="pending").all()
+        assert sorted(i.email for i in pending) == ["new@clinic.example", "old@clinic.example"]
+    assert len(outbox("old@clinic.example")) == 2 and len(outbox("new@clinic.example")) == 1
+
+
+def test_invitation_email_names_team_inviter_role_and_expiry_in_the_right_language(
+    client, app, team, make_user, login, outbox
+):
+    make_user(email="dansk@clinic.example", locale="da")
+    login(team["owner"])
+    invite(client, "dansk@clinic.example unknown@clinic.example", role="admin")
+    [danish] = outbox("dansk@clinic.example")
+    assert danish["subject"] == "Olga Owner har inviteret dig til Vesterbro Klinik"
+    assert "som administrator" in danish["text"]
+    [english] = outbox("unknown@clinic.example")  # no account: the team's language (English)
+    assert english["subject"] == "Olga Owner invited you to join Vesterbro Klinik"
+    expiry = (utcnow() + timedelta(days=30)).strftime("%B %-d, %Y")
+    assert expiry in english["text"] and "as admin" in english["text"]
+    assert "/invitations/" in english["html"]
+
+
+def test_tokens_are_long_random_and_only_their_hash_is_stored(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "a@clinic.example")
+    token = link_for(outbox, "a@clinic.example").rsplit("/", 1)[1]
+    assert len(token) >= 43  # 32 random bytes, url-safe base64
+    with app.app_context():
+        row = db.session.query(Invitation).one()
+        assert row.token_hash == service.hash_token(token)
+        assert token not in repr([getattr(row, c.name) for c in Invitation.__table__.columns])
+
+
+def test_opening_the_link_changes_nothing(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "a@clinic.example")
+    link = link_for(outbox, "a@clinic.example")
+    client.post("/logout")
+    before = snapshot(app)
+    for _ in range(3):
+        page = client.get(link)
+        assert page.status_code == 200
+    assert snapshot(app) == before
+    assert "Olga Owner invited a@clinic.example to join Vesterbro Klinik as member." in page.text
+    assert "valid until" in page.text and "Decline" in page.text
+
+
+def test_a_new_person_signs_up_with_the_fixed_email_and_joins(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "nina@clinic.example")
+    link = link_for(outbox, "nina@clinic.example")
+    client.post("/logout")
+    page = client.get(link).text
+    assert 'value="nina@clinic.example" readonly' in page
+    assert "You get Pro through Vesterbro Klinik" in page
+    response = client.post(
+        link + "/signup",
+        data={"name": "Nina", "password": "summer by the sea", "email": "evil@clinic.example"},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/settings/teams"
+    with app.app_context():
+        user = db.session.query(User).filter_by(email="nina@clinic.example").one()
+        assert user.email_verified_at is not None
+        assert db.session.query(User).filter_by(email="evil@clinic.example").count() == 0
+        assert db.session.query(Membership).filter_by(user_id=user.id).one().role == "member"
+    assert "Nina" in client.get("/settings/teams").text
+    [notice] = outbox("olga@clinic.example")
+    assert notice["subject"] == "Nina joined Vesterbro Klinik"
+
+
+def test_an_existing_user_logs_in_from_the_link_and_comes_back_to_accept(
+    client, app, team, make_user, login, outbox
+):
+    erik = make_user(email="erik@clinic.example", name="Erik")
+    login(team["owner"])
+    invite(client, "ERIK@clinic.example")
+    link = link_for(outbox, "erik@clinic.example")
+    client.post("/logout")
+    page = client.get(link).text
+    assert "Log in to accept" in page
+    login_url = re.search(r'href="(/login\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    assert "email=erik@clinic.example" in login_url.replace("%40", "@")
+    response = client.post(
+        login_url, data={"email": "erik@clinic.example", "password": PASSWORD, "next": link}
+    )
+    assert response.headers["Location"] == link
+    assert "Accept and join Vesterbro Klinik" in client.get(link).text
+    assert client.post(link + "/accept").status_code == 303
+    with app.app_context():
+        assert db.session.query(Membership).filter_by(user_id=erik).count() == 1
+
+
+def test_signed_in_as_someone_else_is_told_so_and_cannot_accept(
+    client, app, team, make_user, login, outbox
+):
+    other = make_user(email="bob@clinic.example")
+    login(team["owner"])
+    invite(client, "alice@clinic.example")
+    link = link_for(outbox, "alice@clinic.example")
+    client.post("/logout")
+    login(other)
+    page = client.get(link).text
+    assert (
+        "This invitation is for alice@clinic.example; you are signed in as bob@clinic.example."
+        in page
+    )
+    assert "Sign out and continue" in page
+    before = snapshot(app)
+    assert client.post(link + "/accept").status_code == 403
+    assert snapshot(app) == before
+
+
+def test_someone_in_another_team_is_offered_to_leave_it_first(
+    client, app, team, make_user, make_team, login, outbox
+):
+    elsewhere_owner = make_user(email="owner2@clinic.example")
+    member = make_user(email="m@clinic.example")
+    make_team(elsewhere_owner, name="Other Klinik", members=[(member, "member")])
+    login(team["owner"])
+    invite(client, "m@clinic.example owner2@clinic.example")
+    client.post("/logout")
+    login(member)
+    link = link_for(outbox, "m@clinic.example")
+    page = client.get(link).text
+    assert "You are a member of Other Klinik" in page and "Leave Other Klinik" in page
+    before = snapshot(app)
+    assert client.post(link + "/accept").status_code == 409
+    assert snapshot(app) == before
+    client.post("/settings/teams/leave", data={"next": link})
+    assert client.post(link + "/accept").status_code == 303
+    client.post("/logout")
+    login(elsewhere_owner)
+    page = client.get(link_for(outbox, "owner2@clinic.example")).text
+    assert "You own Other Klinik, so you cannot leave it" in page
+
+
+def test_expiry_is_exactly_30_days(client, app, team, make_user, login, outbox, monkeypatch):
+    erik = make_user(email="erik@clinic.example")
+    login(team["owner"])
+    invite(client, "erik@clinic.example")
+    link = link_for(outbox, "erik@clinic.example")
+    with app.app_context():
+        invitation = db.session.query(Invitation).one()
+        assert invitation.expires_at - invitation.sent_at == timedelta(days=30)
+        expires = invitation.expires_at
+    client.post("/logout")
+    login(erik)
+    import portal.invitations.views as views
+
+    monkeypatch.setattr(views, "utcnow", lambda: expires + timedelta(seconds=1))
+    late = client.post(link + "/accept")
+    assert late.status_code == 410 and "This invitation has expired" in late.text
+    with app.app_context():
+        assert db.session.query(Invitation).one().status == "pending"
+    monkeypatch.setattr(views, "utcnow", lambda: expires - timedelta(seconds=1))
+    assert client.post(link + "/accept").status_code == 303
+
+
+def test_resend_issues_a_fresh_link_and_30_days_and_the_old_link_stops(
+    client, app, team, login, outbox
+):
+    login(team["owner"])
+    invite(client, "karen@clinic.example")
+    old = link_for(outbox, "karen@clinic.example")
+    with app.app_context():
+        invitation = db.session.query(Invitation).one()
+        invitation.expires_at -= timedelta(days=20)
+        db.session.commit()
+        iid = invitation.id
+    response = client.post(f"/settings/teams/invitations/{iid}/resend", headers=HX)
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<div id="invitations">')
+    assert f'<tr id="invitation-{iid}">' in response.text and "30 days left" in response.text
+    assert 'id="audit-log" class="audit" hx-swap-oob="true"' in response.text
+    assert "Invitation sent again to karen@clinic.example." in response.text  # shown in #flash
+    new = link_for(outbox, "karen@clinic.example")
+    assert new != old
+    gone = client.get(old)
+    assert gone.status_code == 410 and "replaced by a newer invitation" in gone.text
+    assert client.get(new).status_code == 200
+    with app.app_context():
+        assert db.session.query(Invitation).filter_by(status="pending").count() == 1
+
+
+def test_revoke_ends_the_link_and_drops_a_still_queued_email(client, app, team, login, outbox):
+    app.config["OUTBOX_PROCESS_IN_REQUEST"] = False  # the email waits for the worker
+    login(team["owner"])
+    invite(client, "lars@clinic.example")
+    link = link_for(outbox, "lars@clinic.example")
+    with app.app_context():
+        iid = db.session.query(Invitation).one().id
+    response = client.post(f"/settings/teams/invitations/{iid}/revoke", headers=HX)
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<div id="invitations">')
+    assert "No pending invitations." in response.text
+    assert "revoked" in response.headers["HX-Trigger"]
+    assert client.get(link).status_code == 410
+    app.config["MAIL_SERVER"] = "127.0.0.1"
+    app.config["MAIL_PORT"] = 9  # would fail loudly if the worker tried to send it
+    with app.test_request_context():
+        from portal.outbox.service import process_due
+
+        assert process_due() == 1
+    [mail] = outbox("lars@clinic.example")
+    assert mail["status"] == "done"
+
+
+def test_decline_ends_the_invitation(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "d@clinic.example")
+    link = link_for(outbox, "d@clinic.example")
+    client.post("/logout")
+    response = client.post(link + "/decline")
+    assert "You declined the invitation" in response.text
+    used = client.get(link)
+    assert used.status_code == 410 and "already answered" in used.text
+    with app.app_context():
+        assert db.session.query(Invitation).one().status == "declined"
+
+
+def test_an_unknown_link_is_404_and_a_used_one_410(client, app, team, make_user, login, outbox):
+    assert client.get("/invitations/not-a-real-token").status_code == 404
+    erik = make_user(email="erik@clinic.example")
+    login(team["owner"])
+    invite(client, "erik@clinic.example")
+    link = link_for(outbox, "erik@clinic.example")
+    client.post("/logout")
+    login(erik)
+    client.post(link + "/accept")
+    client.post("/logout")
+    used = client.get(link)
+    assert used.status_code == 410 and "already answered" in used.text
+    assert "erik@clinic.example" not in used.text
+
+
+def test_a_second_accept_is_a_redirect_not_a_second_membership(
+    client, app, team, make_user, login, outbox
+):
+    erik = make_user(email="erik@clinic.example")
+    login(team["owner"])
+    invite(client, "erik@clinic.example")
+    link = link_for(outbox, "erik@clinic.example")
+    client.post("/logout")
+    login(erik)
+    assert client.post(link + "/accept").status_code == 303
+    again = client.post(link + "/accept")
+    assert again.status_code == 303 and again.headers["Location"] == "/settings/teams"
+    with app.app_context():
+        assert db.session.query(Membership).filter_by(user_id=erik).count() == 1
+        assert db.session.query(AuditEvent).filter_by(action="invitation.accepted").count() == 1
+    assert len(outbox("olga@clinic.example")) == 1
+
+
+def test_the_role_comes_from_the_invitation_only(client, app, team, make_user, login, outbox):
+    erik = make_user(email="erik@clinic.example")
+    login(team["owner"])
+    invite(client, "erik@clinic.example", role="member")
+    link = link_for(outbox, "erik@clinic.example")
+    client.post("/logout")
+    login(erik)
+    client.post(link + "/accept", data={"role": "admin", "team_id": "999"})
+    with app.app_context():
+        membership = db.session.query(Membership).filter_by(user_id=erik).one()
+        assert (membership.role, membership.team_id) == ("member", team["id"])
+
+
+def test_invitations_are_rate_limited_per_admin_at_the_boundary(client, app, team, login):
+    login(team["owner"])
+    fifty = " ".join(f"p{n}@clinic.example" for n in range(50))
+    assert invite(client, fifty).status_code == 303
+    before = snapshot(app)
+    limited = invite(client, "one-more@clinic.example", headers=HX)
+    assert limited.status_code == 429
+    assert "too many times" in limited.text and limited.headers["HX-Retarget"] == "#flash"
+    assert snapshot(app) == before
+
+
+def test_invitations_are_rate_limited_per_team_at_the_boundary(client, app, team, make_user, login):
+    admins = [make_user() for _ in range(3)]
+    with app.app_context():
+        for admin in admins:
+            db.session.add(Membership(team_id=team["id"], user_id=admin, role="admin"))
+        db.session.commit()
+    for n, actor in enumerate([team["owner"], *admins]):
+        login(actor)
+        batch = " ".join(f"t{n}-{k}@clinic.example" for k in range(50))
+        assert invite(client, batch).status_code == 303
+        client.post("/logout")
+    another = make_user()
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=another, role="admin"))
+        db.session.commit()
+    login(another)
+    before = snapshot(app)
+    assert invite(client, "201st@clinic.example").status_code == 429
+    assert snapshot(app) == before
+
+
+def test_resends_are_limited_to_five_an_hour_per_invitation(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "r@clinic.example")
+    with app.app_context():
+        iid = db.session.query(Invitation).one().id
+    for _ in range(5):
+        assert client.post(f"/settings/teams/invitations/{iid}/resend").status_code == 303
+    before = snapshot(app)
+    assert client.post(f"/settings/teams/invitations/{iid}/resend").status_code == 429
+    assert snapshot(app) == before
+    assert len(outbox("r@clinic.example")) == 6
+
+
+def test_header_injection_and_encoded_words_are_invalid_addresses(client, app, team, login):
+    login(team["owner"])
+    response = invite(
+        client,
+        "a@x.com\r\nBcc:list@y.example =?utf-8?q?a=40evil.com?=@clinic.com "
+        + "x" * 300
+        + "@clinic.example",
+        headers=HX,
+    )
+    assert response.text.count('class="result-invalid"') >= 2
+    with app.app_context():
+        emails = [i.email for i in db.session.query(Invitation)]
+    assert all("\n" not in e and "=?" not in e and len(e) < 254 for e in emails)
+
+
+def test_the_same_answer_whether_or_not_the_invitee_has_an_account(
+    client, app, team, make_user, login
+):
+    make_user(email="has-account@clinic.example")
+    login(team["owner"])
+    a = invite(client, "has-account@clinic.example", headers=HX)
+    b = invite(client, "no-account@clinic.example", headers=HX)
+    assert "invitation sent" in a.text and "invitation sent" in b.text
+    assert a.headers["HX-Trigger"].replace("has-account", "X") == b.headers["HX-Trigger"].replace(
+        "no-account", "X"
+    )

@@ -1,0 +1,334 @@
+import re
+
+import pytest
+
+from portal.audit.models import AuditEvent
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.invitations.models import Invitation
+from portal.teams import service as teams
+from portal.teams.models import Membership, Team
+
+HX = {"HX-Request": "true"}
+
+
+def fragment(response, root_id):
+    assert "<html" not in response.text
+    assert f'id="{root_id}"' in response.text.split(">", 1)[0] + ">" or re.match(
+        rf'\s*<[^>]+id="{root_id}"', response.text
+    ), response.text[:300]
+
+
+def memberships(app, team_id=None):
+    with app.app_context():
+        query = db.session.query(Membership)
+        if team_id:
+            query = query.filter_by(team_id=team_id)
+        return {(m.user_id, m.role) for m in query}
+
+
+def audit_actions(app, team_id):
+    with app.app_context():
+        events = db.session.query(AuditEvent).filter_by(team_id=team_id).order_by(AuditEvent.id)
+        return [e.action for e in events]
+
+
+@pytest.fixture
+def seat_calls(monkeypatch):
+    """Record every call of the one seat hook (billing plugs the Stripe sync in there)."""
+    calls = []
+    monkeypatch.setattr(teams, "SEAT_HOOKS", [lambda team, now: calls.append(team.id)])
+    return calls
+
+
+# -- without a team --
+def test_a_free_user_is_told_teams_need_pro_or_practice(client, make_user, login):
+    login(make_user())
+    page = client.get("/settings/teams").text
+    assert "Teams need Pro or Practice" in page
+    assert 'action="/settings/teams"' not in page
+    assert client.post("/settings/teams", data={"name": "Klinik"}).status_code == 403
+
+
+def test_a_pro_user_creates_a_team_and_becomes_its_owner_and_admin(
+    client, app, make_user, login, stripe_api, seat_calls
+):
+    from portal.auth.models import User
+    from portal.dev.provision import provision_subscription
+
+    owner = make_user()
+    with app.test_request_context():
+        provision_subscription(db.session.get(User, owner), plan="pro", interval="month")
+        db.session.commit()
+    login(owner)
+    assert "Create a team" in client.get("/settings/teams").text
+    response = client.post("/settings/teams", data={"name": "  Aarhus   Lægehus "})
+    assert response.status_code == 303
+    with app.app_context():
+        team = db.session.query(Team).one()
+        assert (team.name, team.owner_id) == ("Aarhus Lægehus", owner)
+    assert memberships(app) == {(owner, "admin")}
+    assert audit_actions(app, team.id) == ["team.created"]
+    assert len(seat_calls) == 1
+    assert '<h1 id="team-title">Aarhus Lægehus</h1>' in client.get("/settings/teams").text
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("   ", "Give the team a name."), ("x" * 81, "at most 80")]
+)
+def test_team_name_is_required_and_at_most_80_characters(
+    client, app, make_user, login, stripe_api, name, message
+):
+    from portal.auth.models import User
+    from portal.dev.provision import provision_subscription
+
+    owner = make_user()
+    with app.test_request_context():
+        provision_subscription(db.session.get(User, owner), plan="pro", interval="month")
+        db.session.commit()
+    login(owner)
+    response = client.post("/settings/teams", data={"name": name})
+    assert response.status_code == 422
+    assert message in response.text
+    with app.app_context():
+        assert db.session.query(Team).count() == 0
+
+
+def test_a_member_of_a_team_cannot_create_another(client, app, make_user, make_team, login):
+    owner = make_user()
+    team = make_team(owner)
+    login(owner)
+    response = client.post("/settings/teams", data={"name": "Second"})
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.query(Team).count() == 1
+    assert team
+
+
+# -- the team page --
+def test_the_team_page_lists_members_with_role_join_date_and_seat(
+    client, make_user, make_team, login
+):
+    owner = make_user(name="Olga Owner")
+    member = make_user(name="Mads Member")
+    make_team(owner, plan="practice", members=[(member, "member"), (make_user(), "assistant")])
+    login(member)
+    page = client.get("/settings/teams").text
+    assert "Olga Owner" in page and "Mads Member" in page
+    assert page.count(">Paid<") == 2 and page.count(">Free<") == 1
+    assert "3 members · 2 paid seats" in " ".join(page.split())
+    # A member sees the team but none of the admin tools.
+    for admin_only in ("Invite colleagues", "Pending invitations", "Remove", "Activity"):
+        assert admin_only not in page
+
+
+def test_admin_changes_a_role_with_an_htmx_partial(
+    client, app, make_user, make_team, login, seat_calls
+):
+    owner, member = make_user(), make_user(name="Mads")
+    team = make_team(owner, plan="practice", members=[(member, "member")])
+    seat_calls.clear()
+    login(owner)
+    with app.app_context():
+        mid = db.session.query(Membership).filter_by(user_id=member).one().id
+    response = client.post(
+        f"/settings/teams/members/{mid}/role", data={"role": "assistant"}, headers=HX
+    )
+    assert response.status_code == 200
+    fragment(response, f"member-{mid}")
+    assert 'id="seat-summary" class="seat-summary" hx-swap-oob="true"' in response.text
+    assert "Mads is now Assistant (free)." in response.headers["HX-Trigger"]
+    assert (member, "assistant") in memberships(app)
+    assert len(seat_calls) == 1  # member → assistant frees a seat
+    response = client.post(f"/settings/teams/members/{mid}/role", data={"role": "admin"})
+    assert response.status_code == 303
+    assert len(seat_calls) == 2
+    assert audit_actions(app, team)[-2:] == ["member.role", "member.role"]
+
+
+def test_assistants_exist_only_on_practice(client, app, make_user, make_team, login):
+    owner, member = make_user(), make_user()
+    make_team(owner, plan="pro", members=[(member, "member")])
+    login(owner)
+    with app.app_context():
+        mid = db.session.query(Membership).filter_by(user_id=member).one().id
+    assert (
+        client.post(f"/settings/teams/members/{mid}/role", data={"role": "assistant"}).status_code
+        == 400
+    )
+    assert '<option value="assistant"' not in client.get("/settings/teams").text
+    response = client.post(
+        "/settings/teams/invitations", data={"emails": "a@clinic.example", "role": "assistant"}
+    )
+    assert response.status_code == 422
+    assert memberships(app, None) >= {(member, "member")}
+
+
+def test_nobody_changes_the_owners_role_or_their_own(client, app, make_user, make_team, login):
+    owner, admin = make_user(), make_user()
+    make_team(owner, members=[(admin, "admin")])
+    with app.app_context():
+        ids = {m.user_id: m.id for m in db.session.query(Membership)}
+    login(admin)
+    assert (
+        client.post(
+            f"/settings/teams/members/{ids[owner]}/role", data={"role": "member"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/settings/teams/members/{ids[admin]}/role", data={"role": "member"}
+        ).status_code
+        == 403
+    )
+    assert client.post(f"/settings/teams/members/{ids[owner]}/remove").status_code == 403
+    assert memberships(app) == {(owner, "admin"), (admin, "admin")}
+
+
+def test_admin_removes_a_member_after_confirming(
+    client, app, make_user, make_team, login, seat_calls
+):
+    owner, member = make_user(), make_user(name="Mads")
+    team = make_team(owner, members=[(member, "member")])
+    seat_calls.clear()
+    login(owner)
+    with app.app_context():
+        mid = db.session.query(Membership).filter_by(user_id=member).one().id
+    confirm = client.get(f"/settings/teams/members/{mid}/remove")
+    assert "Remove Mads?" in confirm.text and "back to Free" in confirm.text
+    response = client.post(f"/settings/teams/members/{mid}/remove", headers=HX)
+    assert response.status_code == 200
+    fragment(response, "seat-summary")
+    assert memberships(app) == {(owner, "admin")}
+    assert audit_actions(app, team)[-1] == "member.removed"
+    assert len(seat_calls) == 1
+    assert client.post(f"/settings/teams/members/{mid}/remove").status_code == 404
+
+
+def test_a_member_leaves_and_the_owner_cannot(client, app, make_user, make_team, login, seat_calls):
+    owner, member = make_user(), make_user()
+    team = make_team(owner, members=[(member, "member")])
+    seat_calls.clear()
+    login(member)
+    assert "Leave team" in client.get("/settings/teams").text
+    response = client.post("/settings/teams/leave")
+    assert response.status_code == 303
+    assert "Teams need Pro or Practice" in client.get("/settings/teams").text
+    assert audit_actions(app, team)[-1] == "member.left"
+    assert len(seat_calls) == 1
+    client.post("/logout")
+    login(owner)
+    assert "Leave team" not in client.get("/settings/teams").text
+    assert client.post("/settings/teams/leave").status_code == 403
+
+
+def test_the_owner_deletes_the_team_after_typing_its_name(
+    client, app, make_user, make_team, login, monkeypatch, outbox
+):
+    deleted = []
+    monkeypatch.setattr(teams, "DELETE_HOOKS", [lambda team_id, sub, now: deleted.append(team_id)])
+    owner, member = make_user(), make_user()
+    team = make_team(owner, members=[(member, "member")])
+    login(owner)
+    client.post(
+        "/settings/teams/invitations", data={"emails": "p@clinic.example", "role": "member"}
+    )
+    link = re.search(r"http://localhost(/invitations/\S+)", outbox("p@clinic.example")[0]["text"])[
+        1
+    ]
+    wrong = client.post("/settings/teams/delete", data={"confirm": "not it"})
+    assert wrong.status_code == 422 and "does not match" in wrong.text
+    assert (
+        client.post("/settings/teams/delete", data={"confirm": "Nørrebro Klinik"}).status_code
+        == 303
+    )
+    with app.app_context():
+        assert db.session.query(Team).count() == 0
+        assert db.session.query(Invitation).count() == 0
+    assert memberships(app) == set()
+    assert deleted == [team]
+    assert audit_actions(app, team)[-2:] == ["invitation.revoked", "team.deleted"]
+    assert client.get(link).status_code == 404
+
+
+def test_admin_renames_the_team_and_sets_its_language(client, app, make_user, make_team, login):
+    owner = make_user()
+    team = make_team(owner)
+    login(owner)
+    response = client.post(
+        "/settings/teams/settings", data={"name": "Nyt navn", "locale": "da"}, headers=HX
+    )
+    assert response.status_code == 200
+    fragment(response, "team-settings")
+    with app.app_context():
+        saved = db.session.get(Team, team)
+        assert (saved.name, saved.locale) == ("Nyt navn", "da")
+    assert audit_actions(app, team)[-2:] == ["team.renamed", "team.language"]
+    bad = client.post("/settings/teams/settings", data={"name": "", "locale": "da"}, headers=HX)
+    assert bad.status_code == 422
+    fragment(bad, "team-settings")
+
+
+def test_the_audit_log_is_newest_first_and_paginated(client, app, make_user, make_team, login):
+    owner = make_user()
+    team = make_team(owner)
+    with app.app_context():
+        from portal.audit import service as audit
+        from portal.auth.models import User
+
+        actor = db.session.get(User, owner)
+        for n in range(25):
+            audit.record(team, "team.renamed", actor=actor, now=utcnow(), target=f"Name {n}")
+        db.session.commit()
+    login(owner)
+    page = client.get("/settings/teams").text
+    assert page.index("Name 24") < page.index("Name 23")
+    assert "Name 5" in page and "Name 4<" not in page
+    older = client.get("/settings/teams/audit?page=2", headers=HX)
+    assert "<html" not in older.text
+    assert "Name 4" in older.text and "created the team" in older.text
+    assert "Show older activity" not in older.text
+    assert client.get("/settings/teams/audit?page=2").status_code == 200
+
+
+def test_a_managed_team_shows_whom_to_contact_instead_of_the_invite_form(
+    client, app, make_user, make_team, login
+):
+    owner = make_user()
+    team = make_team(owner)
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["teams", "set-managed", str(team), "--contact", "Sara CSM <sara@scribe.example>"]
+    )
+    assert result.exit_code == 0, result.output
+    login(owner)
+    page = client.get("/settings/teams").text
+    assert "contact Sara CSM &lt;sara@scribe.example&gt;" in page
+    assert 'name="emails"' not in page
+    response = client.post(
+        "/settings/teams/invitations", data={"emails": "a@clinic.example", "role": "member"}
+    )
+    assert response.status_code == 403
+    result = runner.invoke(args=["teams", "set-managed", str(team), "--off"])
+    assert result.exit_code == 0
+    assert 'name="emails"' in client.get("/settings/teams").text
+
+
+def test_large_teams_are_offered_a_talk_with_sales(client, make_user, make_team, login):
+    owner = make_user()
+    make_team(owner, members=[(make_user(), "member") for _ in range(8)])
+    login(owner)
+    assert "Large team?" not in client.get("/settings/teams").text
+    client.post("/logout")
+    owner2 = make_user()
+    make_team(owner2, name="Big", members=[(make_user(), "member") for _ in range(9)])
+    login(owner2)
+    page = client.get("/settings/teams").text
+    assert "Large team? Talk to us" in page
+    assert "Invite colleagues" in page  # self-serve still works
+
+
+def test_operator_command_needs_contact_or_off(app):
+    result = app.test_cli_runner().invoke(args=["teams", "set-managed", "1"])
+    assert result.exit_code != 0
