@@ -94,3 +94,11 @@ def test_every_field_has_a_label(client):
         visible = [i for i in ids if f'id="{i}"' in html and "csrf" not in i and i != "next"]
         for field_id in visible:
             assert f'for="{field_id}"' in html, f"{path}: #{field_id} has no label"
+
+
+def test_our_own_javascript_is_small():
+    import gzip
+
+    ours = [p for p in (ROOT / "static").glob("*.js") if not p.name.startswith("htmx-")]
+    assert ours, "portal.js is missing"
+    assert sum(len(gzip.compress(p.read_bytes(), 9)) for p in ours) <= 10 * 1024

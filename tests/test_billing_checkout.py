@@ -186,6 +186,9 @@ def test_local_stripe_pushes_a_signed_webhook_to_the_portal_over_http(
     server = make_server("127.0.0.1", port, live, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    # Local Stripe delivers each event about a second after it happens: let the previous
+    # tests' events go by (to nobody) before this test's server listens.
+    time.sleep(1.5)
     stripe_api.register_webhook(f"http://127.0.0.1:{port}/billing/webhook")
     try:
         user_id = make_user()

@@ -149,33 +149,53 @@ def start_checkout(
 def sync_subscription(stripe_subscription_id: str, *, now: datetime) -> Subscription | None:
     """Re-read a subscription from Stripe and store what it says; None if it is not ours."""
     remote = gateway().retrieve_subscription(stripe_subscription_id)
-    row = db.session.scalar(
-        select(Subscription).where(Subscription.stripe_subscription_id == remote["id"])
-    )
     item = remote["items"]["data"][0]
     plan, _, interval = (item["price"].get("lookup_key") or "").rpartition("_")
     if plan not in PLANS:
         log.warning("subscription %s has an unknown price %s", remote["id"], item["price"]["id"])
         return None
+    fields = {
+        "stripe_customer_id": remote["customer"],
+        "plan": plan,
+        "interval": interval,
+        "status": remote["status"],
+        "quantity": int(item["quantity"]),
+        "current_period_end": from_timestamp(
+            item.get("current_period_end") or remote.get("current_period_end")
+        ),
+        "trial_end": from_timestamp(remote.get("trial_end")),
+        "cancel_at_period_end": bool(remote.get("cancel_at_period_end")),
+    }
+    row = db.session.scalar(
+        select(Subscription).where(Subscription.stripe_subscription_id == remote["id"])
+    )
     if row is None:
         user = _owner_of(remote)
         if user is None:
             log.warning("subscription %s belongs to no user of ours", remote["id"])
             return None
-        row = Subscription(stripe_subscription_id=remote["id"], user=user, created_at=now)
-        db.session.add(row)
-    row.stripe_customer_id = remote["customer"]
-    row.plan, row.interval = plan, interval
-    row.status = remote["status"]
-    row.quantity = int(item["quantity"])
-    row.current_period_end = from_timestamp(
-        item.get("current_period_end") or remote.get("current_period_end")
-    )
-    row.trial_end = from_timestamp(remote.get("trial_end"))
-    row.cancel_at_period_end = bool(remote.get("cancel_at_period_end"))
+        row = _insert_once(
+            Subscription(stripe_subscription_id=remote["id"], user=user, created_at=now, **fields)
+        )
+    for name, value in fields.items():
+        setattr(row, name, value)
     if remote["status"] == "trialing" and row.user.trial_used_at is None:
         row.user.trial_used_at = now
     db.session.flush()
+    return row
+
+
+def _insert_once(row: Subscription) -> Subscription:
+    """Insert our copy, or take the one a concurrent delivery of another event just made."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return db.session.scalar(
+            select(Subscription).where(
+                Subscription.stripe_subscription_id == row.stripe_subscription_id
+            )
+        )
     return row
 
 

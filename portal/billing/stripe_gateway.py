@@ -55,7 +55,7 @@ class StripeGateway:
         except stripe.CardError as error:
             raise PaymentDeclinedError(error.user_message or str(error)) from error
         except stripe.StripeError as error:
-            log.warning("Stripe call failed: %s", type(error).__name__)
+            log.warning("Stripe call failed: %s: %s", type(error).__name__, error)
             raise BillingUnavailableError(str(error)) from error
 
     # -- prices --
