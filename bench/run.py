@@ -28,6 +28,8 @@ VENV_BIN = Path(sys.executable).parent
 PASSWORD = "bench password 2026"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_BENCH = "postgresql://postgres@127.0.0.1:5432/portal_bench"
+# Flask-Login's strong session protection binds the session to the User-Agent: use one.
+AGENT = {"User-Agent": "portal-bench"}
 ENV = {
     "FLASK_SECRET_KEY": "bench-secret",
     "FLASK_STRIPE_API_KEY": "sk_test_bench",
@@ -169,8 +171,8 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
             )
             db.session.commit()
             teams[size] = (team.id, owner.email)
-        statements = {size: count_statements(app, email) for size, (_, email) in teams.items()}
-        db.engine.dispose()
+    # Outside the seeding app context, so each request gets its own (as under gunicorn).
+    statements = {size: count_statements(app, email) for size, (_, email) in teams.items()}
     return teams, statements
 
 
@@ -181,10 +183,12 @@ def count_statements(app, email) -> int:
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
     client.post("/login", data={"email": email, "password": PASSWORD}, base_url="https://localhost")
+    with app.app_context():
+        engine = db.engine
     listener = lambda *args: seen.append(args[2])  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
+    event.listen(engine, "before_cursor_execute", listener)
     response = client.get("/settings/teams", base_url="https://localhost")
-    event.remove(db.engine, "before_cursor_execute", listener)
+    event.remove(engine, "before_cursor_execute", listener)
     assert response.status_code == 200, response.status_code
     return len(seen)
 
@@ -209,27 +213,37 @@ def serve(app_spec: str, env: dict) -> tuple[subprocess.Popen, str]:
         try:
             requests.get(base + "/healthz", timeout=1)
             return process, base
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.05)
     raise RuntimeError(f"{app_spec} did not start")
 
 
 def login_cookie(base: str, email: str) -> str:
-    session = requests.Session()
-    page = session.get(base + "/login").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = session.post(
+    # The session cookie is Secure (production settings), so carry it by hand over loopback.
+    page = requests.get(base + "/login", headers=AGENT)
+    cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    response = requests.post(
         base + "/login",
         data={"email": email, "password": PASSWORD, "csrf_token": token},
+        headers={"Cookie": cookie, **AGENT},
         allow_redirects=False,
     )
     assert response.status_code == 303, response.status_code
-    cookie = response.headers["Set-Cookie"].split(";", 1)[0]
-    return cookie
+    return response.headers["Set-Cookie"].split(";", 1)[0]
 
 
 def wrk(url: str, cookie: str | None, duration: int) -> dict:
-    command = ["wrk", "-t1", "-c4", f"-d{duration}s", "--latency", url]
+    command = [
+        "wrk",
+        "-t1",
+        "-c4",
+        f"-d{duration}s",
+        "--latency",
+        "-H",
+        "User-Agent: portal-bench",
+        url,
+    ]
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -270,10 +284,13 @@ def main() -> None:
                 "portal": (portal_base + "/settings/teams", cookie),
                 "minimal": (f"{minimal_base}/team/{team_id}", None),
             }
-            sizes_html = {
-                name: len(requests.get(u, headers={"Cookie": c} if c else {}).content)
-                for name, (u, c) in targets.items()
-            }
+            sizes_html = {}
+            for name, (u, c) in targets.items():
+                check = requests.get(
+                    u, headers={**AGENT, **({"Cookie": c} if c else {})}, allow_redirects=False
+                )
+                assert check.status_code == 200, (name, check.status_code)  # not a login redirect
+                sizes_html[name] = len(check.content)
             for u, c in targets.values():  # warm up both
                 wrk(u, c, 2)
             for round_no in range(args.rounds):

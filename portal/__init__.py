@@ -47,7 +47,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    from portal.auth.service import load_user
+    from portal.permissions import load_user
 
     login_manager.user_loader(load_user)
 
@@ -63,6 +63,10 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (core.bp, auth_bp, account_bp, billing_bp, teams.bp, invitations_bp):
         app.register_blueprint(blueprint)
     teams.init_app(app)
+
+    from portal.billing import seats
+
+    seats.init_app(app)
     if app.config["PORTAL_DEV"]:
         from portal.dev.views import bp as dev_bp
 

@@ -3,7 +3,7 @@
 from contextlib import contextmanager
 from decimal import Decimal
 
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from flask_babel import force_locale, format_currency, format_date, format_datetime, get_locale
 from flask_login import current_user
 
@@ -34,10 +34,25 @@ def money(minor_units: int | None, currency: str | None = None) -> str:
     return format_currency(Decimal(minor_units) / 100, currency)
 
 
+def cached_date(value, fmt: str = "medium") -> str:
+    """A date in the user's language and time zone, formatted once per hour value and request.
+
+    Long lists (members, invitations) repeat the same dates; time-zone offsets change only on
+    the hour, so the local date of a UTC time is the same for the whole UTC hour.
+    """
+    if not value:
+        return ""
+    cache = g.setdefault("formatted_dates", {})
+    key = (value.replace(minute=0, second=0, microsecond=0), fmt, str(get_locale()))
+    if key not in cache:
+        cache[key] = format_date(value, fmt)
+    return cache[key]
+
+
 def init_app(app) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(money=money, get_locale=get_locale)
     app.jinja_env.filters.update(
-        date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
+        date=cached_date,
         datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
     )

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from portal.billing.models import Subscription
 from portal.extensions import db
 from portal.teams.models import Membership, Team
 
@@ -25,6 +26,29 @@ def membership_of(user) -> Membership | None:
             .where(Membership.user_id == user.id)
         )
     return cache[user.id]
+
+
+def load_user(user_id: str):
+    """Flask-Login's loader: the user and their membership (team, subscription) in one query.
+
+    The id carries the session version, so sessions ended by logout or a password change fail.
+    """
+    from portal.auth.models import User
+
+    ident, _, version = user_id.partition(":")
+    if not ident.isdigit() or not version.isdigit():
+        return None
+    row = db.session.execute(
+        select(User, Membership, Team, Subscription)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Team, Team.id == Membership.team_id)
+        .outerjoin(Subscription, Subscription.id == Team.subscription_id)
+        .where(User.id == int(ident))
+    ).first()
+    if row is None or row.User.session_version != int(version):
+        return None
+    g.setdefault("memberships", {})[row.User.id] = row.Membership
+    return row.User
 
 
 def forget_membership(user) -> None:
@@ -53,11 +77,12 @@ def can_invite(me: Membership | None, team: Team) -> bool:
 
 
 def can_change_role(me: Membership | None, target: Membership) -> bool:
-    """Admins change others' roles; nobody changes the owner's or their own."""
+    """Admins change others' roles in their team; nobody changes the owner's or their own."""
     return (
-        can_manage_team(me, target.team)
+        is_admin(me)
+        and target.team_id == me.team_id
         and target.user_id != me.user_id
-        and target.user_id != target.team.owner_id
+        and target.user_id != me.team.owner_id
     )
 
 

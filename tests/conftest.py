@@ -110,12 +110,16 @@ def _clean(app) -> None:
 
 
 # -- local Stripe --
+LOCAL_STRIPE = {}
+
+
 @pytest.fixture(scope="session")
 def local_stripe():
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "portal.dev.localstripe_ext", "--port", str(port)],
     )
+    LOCAL_STRIPE["process"] = process  # the fault tests pause and resume it
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
@@ -217,6 +221,7 @@ def app_config(database_url, local_stripe, **overrides):
         "STRIPE_API_KEY": "sk_test_portal",
         "STRIPE_API_BASE": local_stripe,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_TIMEOUT": 3,
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_STORAGE_URI": os.environ.get("FLASK_RATELIMIT_STORAGE_URI", "memory://"),
         "SERVER_NAME": "localhost",

@@ -145,3 +145,41 @@ def test_two_admins_changing_a_role_at_once_change_it_once(app, make_user, make_
         assert db.session.get(Membership, target).role == "assistant"
         assert db.session.query(AuditEvent).filter_by(action="member.role").count() == 1
     assert len(seat_calls) == 1
+
+
+def test_the_same_webhook_event_delivered_twice_at_once_is_applied_once(app, stripe_api, make_user):
+    """Two deliveries of one event race; the event-id insert lets exactly one apply it."""
+    from portal.billing.models import StripeEvent, Subscription
+    from portal.dev.provision import provision_subscription
+    from tests.conftest import post_event
+
+    user_id = make_user()
+    with app.test_request_context():
+        row = provision_subscription(db.session.get(User, user_id), plan="pro", interval="month")
+        db.session.commit()
+        remote_id = row.stripe_subscription_id
+        db.session.delete(row)
+        db.session.commit()
+    event = {
+        "id": "evt_twice",
+        "type": "customer.subscription.updated",
+        "data": {"object": {"id": remote_id, "object": "subscription"}},
+    }
+    barrier = threading.Barrier(2)
+    responses = []
+
+    def deliver():
+        client = app.test_client()
+        barrier.wait()
+        responses.append(post_event(client, event))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.status_code for r in responses) == [200, 200]
+    assert sorted(r.json["status"] for r in responses) == ["duplicate", "ok"]
+    with app.app_context():
+        assert db.session.query(StripeEvent).count() == 1
+        assert db.session.query(Subscription).count() == 1

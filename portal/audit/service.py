@@ -9,7 +9,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.extensions import db
 
-PAGE_SIZE = 20
+PAGE_SIZE = 10
 # How each action reads on the team page; {target} is the email, name or value it concerns.
 ACTIONS = {
     "team.created": _l("created the team"),

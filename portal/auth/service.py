@@ -127,17 +127,6 @@ def end_sessions(user: User) -> None:
     user.session_version += 1
 
 
-def load_user(user_id: str) -> User | None:
-    """Flask-Login's loader: the id carries the session version, so old sessions fail."""
-    ident, _, version = user_id.partition(":")
-    if not ident.isdigit() or not version.isdigit():
-        return None
-    user = db.session.get(User, int(ident))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
-
-
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"portal-{purpose}")
 

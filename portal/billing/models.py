@@ -28,6 +28,8 @@ class Subscription(db.Model):
     current_period_end: Mapped[datetime | None]
     trial_end: Mapped[datetime | None]
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    # The bank asks the cardholder to confirm a payment (3-D Secure); cleared when paid.
+    payment_action_required: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.auth.models import User
 from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
-from portal.billing.stripe_gateway import gateway, lookup_key
-from portal.clock import from_timestamp
+from portal.billing.stripe_gateway import BillingUnavailableError, gateway, lookup_key
+from portal.clock import from_timestamp, utcnow
 from portal.extensions import db
+from portal.outbox.service import queue_email
 
 log = logging.getLogger(__name__)
 PLAN_NAMES = {"free": "Free", "pro": "Pro", "practice": "Practice"}
@@ -107,7 +108,13 @@ def own_subscription(user: User) -> Subscription | None:
 
 
 def plan_of(user: User) -> PlanInfo:
-    """Which plan a user has now, and where it comes from."""
+    """Which plan a user has now, and where it comes from (their team comes first)."""
+    from portal.permissions import membership_of
+
+    me = membership_of(user)
+    if me is not None:
+        team = me.team
+        return PlanInfo(team.plan if team.is_active else "free", team.subscription, via_team=True)
     subscription = own_subscription(user)
     if subscription and subscription.is_live:
         return PlanInfo(subscription.plan, subscription)
@@ -122,10 +129,16 @@ def start_checkout(
     user: User, *, plan: str, interval: str, success_url: str, cancel_url: str, now: datetime
 ) -> str:
     """Create a Stripe Checkout Session for the user's own subscription; return its URL."""
+    from portal.permissions import membership_of
+    from portal.teams.service import paid_seats
+
     if plan not in PLANS or interval not in INTERVALS:
         raise CheckoutNotAllowedError("unknown plan")
-    if plan_of(user).plan != "free":
+    me = membership_of(user)
+    if plan_of(user).plan != "free" or (me is not None and me.team.owner_id != user.id):
         raise CheckoutNotAllowedError("already subscribed")
+    # The owner of an ended team subscribes again for the whole team (reactivation).
+    quantity, team_id = (paid_seats(me.team_id), me.team_id) if me else (1, None)
     stripe = gateway()
     if not user.stripe_customer_id:
         user.stripe_customer_id = stripe.create_customer(
@@ -136,12 +149,14 @@ def start_checkout(
     session = stripe.create_checkout_session(
         customer=user.stripe_customer_id,
         price_id=price_id(plan, interval),
+        quantity=quantity,
+        team_id=team_id,
         user_id=user.id,
         trial_days=current_app.config["TRIAL_DAYS"] if trial else None,
         success_url=success_url,
         cancel_url=cancel_url,
         locale=user.locale or "en",
-        idempotency_key=f"checkout:{user.id}:{plan}:{interval}:{now:%Y%m%d%H%M}",
+        idempotency_key=f"checkout:{user.id}:{plan}:{interval}:{quantity}:{now:%Y%m%d%H%M}",
     )
     return session["url"]
 
@@ -182,7 +197,21 @@ def sync_subscription(stripe_subscription_id: str, *, now: datetime) -> Subscrip
     if remote["status"] == "trialing" and row.user.trial_used_at is None:
         row.user.trial_used_at = now
     db.session.flush()
+    _reattach_team(row, remote)
     return row
+
+
+def _reattach_team(row: Subscription, remote: dict) -> None:
+    """A reactivation checkout: the team moves from its ended subscription to the new one."""
+    from portal.teams.models import Team
+
+    team_id = (remote.get("metadata") or {}).get("team_id")
+    if not row.is_live or not str(team_id or "").isdigit():
+        return
+    team = db.session.get(Team, int(team_id))
+    if team is not None and team.owner_id == row.user_id and not team.subscription.is_live:
+        team.subscription = row
+        db.session.flush()
 
 
 def _insert_once(row: Subscription) -> Subscription:
@@ -218,6 +247,9 @@ def record_event(event: dict) -> None:
         raise DuplicateEventError(event["id"]) from None
 
 
+INVOICE_EVENTS = ("invoice.paid", "invoice.payment_failed", "invoice.payment_action_required")
+
+
 def handle_event(event: dict, *, now: datetime) -> None:
     """Apply a verified Stripe event by re-reading the objects it names from the API."""
     record_event(event)
@@ -228,6 +260,190 @@ def handle_event(event: dict, *, now: datetime) -> None:
         if session.get("subscription"):
             sync_subscription(session["subscription"], now=now)
     elif kind.startswith("customer.subscription."):
-        sync_subscription(obj["id"], now=now)
-    elif kind in ("invoice.paid", "invoice.payment_failed") and obj.get("subscription"):
-        sync_subscription(obj["subscription"], now=now)
+        row = sync_subscription(obj["id"], now=now)
+        if row is not None and kind == "customer.subscription.trial_will_end":
+            notify_owner(row, "trial_will_end", key=f"trial-end:{row.id}:{row.trial_end}", now=now)
+    elif kind in INVOICE_EVENTS and obj.get("subscription"):
+        row = sync_subscription(obj["subscription"], now=now)
+        if row is None:
+            return
+        row.payment_action_required = kind == "invoice.payment_action_required"
+        if kind != "invoice.paid":
+            template = kind.removeprefix("invoice.")
+            notify_owner(row, template, key=f"{template}:{obj['id']}", now=now)
+
+
+def notify_owner(subscription: Subscription, template: str, *, key: str, now: datetime) -> None:
+    """Email the person who pays (once per key) about their subscription."""
+    from flask import url_for
+
+    from portal.teams.models import Team
+
+    owner = subscription.user
+    team = db.session.scalar(select(Team).where(Team.subscription_id == subscription.id))
+    queue_email(
+        to=owner.email,
+        template=template,
+        locale=owner.locale,
+        key=key,
+        once=True,
+        now=now,
+        user=owner,
+        subscription=subscription,
+        plan=PLAN_NAMES[subscription.plan],
+        team=team,
+        first_amount=_next_amount(subscription),
+        link=url_for("billing.team" if team else "account.show", _external=True),
+    )
+
+
+def _next_amount(subscription: Subscription) -> int | None:
+    try:
+        remote = gateway().retrieve_subscription(subscription.stripe_subscription_id)
+        return recurring_total(gateway().preview_invoice(remote))
+    except BillingUnavailableError:
+        return None
+
+
+def recurring_total(preview: dict) -> int:
+    """What the next period costs, without one-off proration lines."""
+    return sum(line["amount"] for line in preview["lines"]["data"] if not line.get("proration"))
+
+
+# -- the team's billing (owner changes it, admins see it) --
+class BillingRuleError(Exception):
+    """A billing change the rules refuse; the message says why, for the owner."""
+
+
+def team_overview(team) -> dict:
+    """What the billing page shows from Stripe: next invoice, invoices, invoice details."""
+    stripe = gateway()
+    subscription = team.subscription
+    remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
+    customer = stripe.retrieve_customer(subscription.stripe_customer_id)
+    item = remote["items"]["data"][0]
+    next_date = remote.get("trial_end") if remote["status"] == "trialing" else None
+    return {
+        "next_amount": recurring_total(stripe.preview_invoice(remote))
+        if subscription.is_live
+        else None,
+        "next_date": from_timestamp(next_date or item.get("current_period_end")),
+        "invoices": [
+            {
+                "date": from_timestamp(invoice.get("created") or invoice.get("date")),
+                "amount": invoice["total"],
+                "currency": invoice["currency"],
+                "status": invoice["status"],
+                "url": invoice.get("hosted_invoice_url"),
+            }
+            for invoice in stripe.list_invoices(subscription.stripe_customer_id)
+        ],
+        "customer": {
+            "name": customer.get("name") or "",
+            "email": customer.get("email") or "",
+            "vat": next((t["value"] for t in customer.get("tax_ids", {}).get("data", [])), ""),
+            **{k: (customer.get("address") or {}).get(k) or "" for k in ADDRESS_FIELDS},
+        },
+    }
+
+
+ADDRESS_FIELDS = ("line1", "postal_code", "city", "country")
+
+
+def seat_preview(team, seats: int) -> int:
+    """The team's recurring total per period at this many paid seats, from Stripe's preview."""
+    stripe = gateway()
+    remote = stripe.retrieve_subscription(team.subscription.stripe_subscription_id)
+    return recurring_total(stripe.preview_invoice(remote, quantity=max(seats, 1)))
+
+
+def removal_preview(team) -> dict | None:
+    """The team's recurring total now and after one paid seat less, or None if unknown."""
+    from portal.teams.service import paid_seats
+
+    seats = paid_seats(team.id)
+    try:
+        return {"before": seat_preview(team, seats), "after": seat_preview(team, seats - 1)}
+    except BillingUnavailableError:
+        return None
+
+
+def joiner_preview(user: User) -> dict | None:
+    """For an invitee who pays for their own plan: the refund now, and what they stop paying."""
+    subscription = own_subscription(user)
+    if subscription is None or not subscription.is_live:
+        return None
+    stripe = gateway()
+    try:
+        remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
+        refund, _charge = stripe.unused_amount(remote, now_ts=int(utcnow().timestamp()))
+        per_period = recurring_total(stripe.preview_invoice(remote))
+    except BillingUnavailableError:
+        return None
+    return {"refund": refund, "per_period": per_period, "interval": subscription.interval}
+
+
+def change_team_plan(team, *, plan: str, interval: str, actor: User, now: datetime) -> None:
+    """Switch the team's subscription between Pro and Practice, monthly and annual."""
+    from datetime import timedelta
+
+    from portal.audit import service as audit
+    from portal.teams.models import Membership
+    from portal.teams.service import paid_seats
+
+    if plan not in PLANS or interval not in INTERVALS:
+        raise BillingRuleError("unknown plan")
+    subscription = team.subscription
+    if (plan, interval) == (subscription.plan, subscription.interval):
+        return
+    has_assistants = db.session.scalar(
+        select(Membership.id).where(Membership.team_id == team.id, Membership.role == "assistant")
+    )
+    if plan == "pro" and has_assistants:
+        from flask_babel import gettext as _
+
+        raise BillingRuleError(
+            _(
+                "Assistants exist only on Practice. Change your assistants to members or remove "
+                "them, then switch to Pro."
+            )
+        )
+    trial_end = None
+    if plan == "practice" and subscription.plan == "pro" and trial_available(team.owner):
+        trial_end = int((now + timedelta(days=current_app.config["TRIAL_DAYS"])).timestamp())
+    stripe = gateway()
+    remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
+    stripe.set_subscription_item(
+        remote,
+        quantity=paid_seats(team.id),
+        price_id=price_id(plan, interval),
+        proration_behavior="create_prorations",
+        idempotency_key=f"plan:{team.id}:{plan}:{interval}:{int(now.timestamp())}",
+        trial_end=trial_end,
+    )
+    sync_subscription(subscription.stripe_subscription_id, now=now)
+    audit.record(
+        team.id,
+        "billing.plan_changed",
+        actor=actor,
+        now=now,
+        target=f"{PLAN_NAMES[plan]} ({interval})",
+    )
+
+
+def update_invoice_details(team, details: dict, *, actor: User, now: datetime) -> None:
+    """Set the clinic's legal name, VAT/CVR number, address and billing email in Stripe."""
+    from portal.audit import service as audit
+
+    stripe = gateway()
+    customer = team.subscription.stripe_customer_id
+    stripe.update_customer(
+        customer,
+        {
+            "name": details["name"],
+            "email": details["email"],
+            "address": {k: details[k] for k in ADDRESS_FIELDS},
+        },
+    )
+    stripe.replace_tax_id(customer, details["vat"])
+    audit.record(team.id, "billing.details_changed", actor=actor, now=now, target=details["name"])

@@ -42,6 +42,7 @@ class StripeGateway:
             base_addresses={"api": base} if base else {},
             # localstripe ignores idempotency keys, so the SDK's retries would duplicate objects.
             max_network_retries=0 if self.local else 2,
+            http_client=stripe.RequestsClient(timeout=config["STRIPE_TIMEOUT"]),
         )
         self.webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
         self.tolerance = config.get("STRIPE_WEBHOOK_TOLERANCE", 300)
@@ -124,6 +125,8 @@ class StripeGateway:
         *,
         customer: str,
         price_id: str,
+        quantity: int,
+        team_id: int | None,
         user_id: int,
         trial_days: int | None,
         success_url: str,
@@ -131,7 +134,10 @@ class StripeGateway:
         locale: str,
         idempotency_key: str,
     ):
-        subscription_data = {"metadata": {"user_id": str(user_id)}}
+        metadata = {"user_id": str(user_id)}
+        if team_id:
+            metadata["team_id"] = str(team_id)
+        subscription_data = {"metadata": metadata}
         if trial_days:
             subscription_data["trial_period_days"] = trial_days
         return self._call(
@@ -140,7 +146,7 @@ class StripeGateway:
                 "mode": "subscription",
                 "customer": customer,
                 "client_reference_id": str(user_id),
-                "line_items": [{"price": price_id, "quantity": 1}],
+                "line_items": [{"price": price_id, "quantity": quantity}],
                 "subscription_data": subscription_data,
                 "tax_id_collection": {"enabled": True},
                 "customer_update": {"name": "auto", "address": "auto"},
@@ -173,16 +179,20 @@ class StripeGateway:
         price_id: str | None,
         proration_behavior: str,
         idempotency_key: str,
+        trial_end: int | None = None,
     ):
         """Set the absolute quantity (and the price) of the subscription's only item."""
         item = subscription["items"]["data"][0]
         change = {"id": item["id"], "quantity": quantity}
         if price_id:
             change["price"] = price_id
+        params = {"items": [change], "proration_behavior": proration_behavior}
+        if trial_end:
+            params["trial_end"] = trial_end
         return self._call(
             self.client.v1.subscriptions.update,
             subscription["id"],
-            {"items": [change], "proration_behavior": proration_behavior},
+            params,
             {"idempotency_key": idempotency_key},
         )
 
@@ -194,19 +204,15 @@ class StripeGateway:
             {"idempotency_key": idempotency_key},
         )
 
-    def refund_unused(self, subscription, *, now_ts: int, idempotency_key: str) -> int:
-        """Refund the unused part of the last paid period's charge; return the amount."""
-        amount, charge = self.unused_amount(subscription, now_ts=now_ts)
-        if amount <= 0 or not charge:
-            return 0
+    def refund(self, *, charge: str, amount: int, idempotency_key: str) -> None:
         self._call(
             self.client.v1.refunds.create,
             {"charge": charge, "amount": amount},
             {"idempotency_key": idempotency_key},
         )
-        return amount
 
     def unused_amount(self, subscription, *, now_ts: int) -> tuple[int, str | None]:
+        """The unused part of the last paid period, and the charge that paid it."""
         if subscription["status"] == "trialing":
             return 0, None
         invoices = self._call(

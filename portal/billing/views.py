@@ -1,10 +1,12 @@
 import logging
 
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from portal import permissions
 from portal.billing import service
+from portal.billing.forms import INTERVAL_LABELS, InvoiceDetailsForm, PlanForm
 from portal.billing.stripe_gateway import (
     BillingUnavailableError,
     WebhookSignatureError,
@@ -13,12 +15,13 @@ from portal.billing.stripe_gateway import (
 from portal.clock import utcnow
 from portal.extensions import csrf, db
 from portal.htmx import hx_redirect
+from portal.teams.service import members_of as team_members
 
-bp = Blueprint("billing", __name__, url_prefix="/billing")
+bp = Blueprint("billing", __name__)
 log = logging.getLogger(__name__)
 
 
-@bp.post("/checkout")
+@bp.post("/billing/checkout")
 @login_required
 def checkout():
     try:
@@ -43,7 +46,7 @@ def checkout():
     return hx_redirect(url)
 
 
-@bp.get("/checkout/done")
+@bp.get("/billing/checkout/done")
 @login_required
 def checkout_done():
     plan = service.plan_of(current_user)
@@ -53,16 +56,18 @@ def checkout_done():
     return render_template("billing/confirming.html")
 
 
-@bp.post("/portal")
+@bp.post("/billing/portal")
 @login_required
 def portal():
     subscription = service.own_subscription(current_user)
     if subscription is None:
         abort(403)
+    me = permissions.membership_of(current_user)
+    back = "billing.team" if me is not None else "account.show"
     try:
         session = gateway().create_portal_session(
             customer=subscription.stripe_customer_id,
-            return_url=url_for("account.show", _external=True),
+            return_url=url_for(back, _external=True),
             locale=current_user.locale or "en",
         )
     except BillingUnavailableError:
@@ -71,7 +76,7 @@ def portal():
     return hx_redirect(session["url"])
 
 
-@bp.post("/webhook")
+@bp.post("/billing/webhook")
 @csrf.exempt
 def webhook():
     try:
@@ -90,3 +95,96 @@ def webhook():
         log.exception("webhook %s (%s) failed; Stripe will retry", event["id"], event["type"])
         return {"error": "temporarily unable to handle the event"}, 500
     return {"status": "ok"}, 200
+
+
+def _billing_admin():
+    """Admins see the team's billing; everyone else gets 403 (and no link)."""
+    me = permissions.membership_of(current_user)
+    if me is None or not permissions.can_see_billing(me, me.team):
+        abort(403)
+    return me
+
+
+def _page(me, *, plan_form=None, details_form=None, status=200):
+    team = me.team
+    try:
+        overview = service.team_overview(team)
+    except BillingUnavailableError:
+        overview = None
+    details = overview["customer"] if overview else {}
+    members = team_members(team)
+    return render_template(
+        "billing/team.html",
+        me=me,
+        team=team,
+        overview=overview,
+        paid_seats=sum(m.is_paid_seat for m in members),
+        free_seats=sum(not m.is_paid_seat for m in members),
+        plan_form=plan_form
+        or PlanForm(formdata=None, plan=team.plan, interval=team.subscription.interval),
+        details_form=details_form or InvoiceDetailsForm(formdata=None, **details),
+        tiers=service.tier_prices(team.plan, team.subscription.interval),
+    ), status
+
+
+@bp.get("/settings/teams/billing")
+@login_required
+def team():
+    return _page(_billing_admin())
+
+
+@bp.post("/settings/teams/billing/plan")
+@login_required
+def change_plan():
+    me = _billing_admin()
+    if not permissions.can_change_billing(me, me.team):
+        abort(403)
+    form = PlanForm()
+    if not form.validate_on_submit():
+        return _page(me, plan_form=form, status=422)
+    try:
+        service.change_team_plan(
+            me.team, plan=form.plan.data, interval=form.interval.data, actor=me.user, now=utcnow()
+        )
+    except service.BillingRuleError as error:
+        db.session.rollback()
+        form.plan.errors.append(str(error))
+        return _page(me, plan_form=form, status=409)
+    except BillingUnavailableError:
+        db.session.rollback()
+        flash(
+            _("Billing is unavailable right now. Nothing was changed; try again shortly."), "error"
+        )
+        return redirect(url_for("billing.team"), 303)
+    db.session.commit()
+    flash(
+        _(
+            "The team's plan is now %(plan)s, billed %(cycle)s.",
+            plan=service.PLAN_NAMES[form.plan.data],
+            cycle=str(INTERVAL_LABELS[form.interval.data]).lower(),
+        ),
+        "success",
+    )
+    return redirect(url_for("billing.team"), 303)
+
+
+@bp.post("/settings/teams/billing/details")
+@login_required
+def update_details():
+    me = _billing_admin()
+    if not permissions.can_change_billing(me, me.team):
+        abort(403)
+    form = InvoiceDetailsForm()
+    if not form.validate_on_submit():
+        return _page(me, details_form=form, status=422)
+    try:
+        service.update_invoice_details(me.team, form.data, actor=me.user, now=utcnow())
+    except BillingUnavailableError:
+        db.session.rollback()
+        flash(
+            _("Billing is unavailable right now. Nothing was changed; try again shortly."), "error"
+        )
+        return redirect(url_for("billing.team"), 303)
+    db.session.commit()
+    flash(_("Invoice details saved. They appear on the next invoice."), "success")
+    return redirect(url_for("billing.team"), 303)

@@ -19,6 +19,7 @@ from localstripe.resources import (
     Customer,
     Event,
     Invoice,
+    PaymentIntent,
     PaymentMethod,
     Plan,
     StripeObject,
@@ -181,6 +182,9 @@ _original_subscription_update = Subscription._update
 
 def _subscription_update(self, **data):
     _original_subscription_update(self, **data)
+    if self.trial_end and int(self.trial_end) > time.time() and self.status == "active":
+        self.status = "trialing"  # as Stripe does when an update sets a future trial_end
+        self.trial_start = self.trial_start or int(time.time())
     schedule_webhook(Event("customer.subscription.updated", self))
 
 
@@ -470,7 +474,14 @@ def _portal_body(session, message=""):
         )
     invoices = "".join(
         f"<tr><td>{time.strftime('%Y-%m-%d', time.gmtime(inv.date))}</td>"
-        f"<td>{inv.currency.upper()} {inv.total / 100:.2f}</td><td>{inv.status}</td></tr>"
+        f"<td>{inv.currency.upper()} {inv.total / 100:.2f}</td><td>{inv.status}</td><td>"
+        + (
+            f'<form method=post action="{session.id}/pay"><input type=hidden name=invoice '
+            f'value="{inv.id}"><button type="submit">Pay now</button></form>'
+            if inv.status == "open"
+            else ""
+        )
+        + "</td></tr>"
         for inv in Invoice._api_list_all(None, customer=customer.id, limit=99)._list
     )
     note = f'<p role="status">{html.escape(message)}</p>' if message else ""
@@ -481,7 +492,7 @@ def _portal_body(session, message=""):
         f"<h2>Payment method</h2><p>{'Card ending in ' + card if card else 'No card on file'}</p>"
         f'<form method=post action="{session.id}/card">{TEST_CARDS}{_card_fields()}'
         f'<button type="submit">Replace card</button></form>'
-        f"<h2>Invoices</h2><table><tr><th>Date</th><th>Amount</th><th>Status</th></tr>"
+        f"<h2>Invoices</h2><table><tr><th>Date</th><th>Amount</th><th>Status</th><th></th></tr>"
         f"{invoices}</table>"
         f'<p><a href="{html.escape(session.return_url or "/")}">Return to the portal</a></p>'
     )
@@ -510,9 +521,30 @@ async def portal_page(request):
                 if (action == "cancel")
                 else "Your subscription continues."
             )
+        elif action == "pay":
+            message = _pay_open_invoice(session.customer, form.get("invoice", ""))
     except UserError as error:
         message = _message(error)
     return _page("Billing", _portal_body(session, message))
+
+
+def _pay_open_invoice(customer_id, invoice_id):
+    """Pay an open invoice with the default card, as the Customer Portal's "Pay" does."""
+    invoice = Invoice._api_retrieve(invoice_id)
+    if invoice.customer != customer_id or invoice.status != "open":
+        raise UserError(404, "Not Found")
+    if invoice.payment_intent:
+        PaymentIntent._api_cancel(invoice.payment_intent)
+        invoice.payment_intent = None
+    Invoice._api_pay_invoice(invoice.id)
+    if invoice.status != "paid":
+        return "The payment failed. Try another card."
+    if invoice.subscription:
+        sub = Subscription._api_retrieve(invoice.subscription)
+        if sub.status == "past_due":
+            sub.status = "active"
+            schedule_webhook(Event("customer.subscription.updated", sub))
+    return "The invoice is paid."
 
 
 # -- 8. Test and development helpers (never part of Stripe's API). --
@@ -540,7 +572,11 @@ async def renew_subscription(request):
     invoice = Invoice._api_create(customer=sub.customer, subscription=sub.id)
     invoice._finalize()
     Invoice._api_pay_invoice(invoice.id)
-    if invoice.status != "paid":
+    intent = PaymentIntent._api_retrieve(invoice.payment_intent) if invoice.payment_intent else None
+    if intent is not None and intent.status == "requires_action":
+        sub.status = "past_due"
+        schedule_webhook(Event("invoice.payment_action_required", invoice))
+    elif invoice.status != "paid":
         sub.status = "past_due"
         schedule_webhook(Event("invoice.payment_failed", invoice))
     elif sub.status in ("trialing", "past_due"):

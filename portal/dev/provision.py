@@ -4,11 +4,13 @@ The local Stripe server keeps its state in memory, so each `make run` starts it 
 subscriptions in the database are then re-created there (same plan, cycle and quantity).
 """
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal.auth.models import User
 from portal.billing import service as billing
 from portal.billing.models import Subscription
+from portal.billing.seats import expected_quantity
 from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
@@ -39,6 +41,17 @@ def provision_subscription(
     return billing.sync_subscription(remote_id, now=utcnow())
 
 
+def add_invoice_history(subscription: Subscription, *, renewals: int) -> None:
+    """Invoice and pay the next periods now, so the demo has an invoice history."""
+    import requests
+
+    base = current_app.config["STRIPE_API_BASE"]
+    for _ in range(renewals):
+        requests.post(
+            f"{base}/_config/subscriptions/{subscription.stripe_subscription_id}/renew", timeout=10
+        ).raise_for_status()
+
+
 def restore_subscriptions() -> int:
     """Re-create in a fresh local Stripe server the live subscriptions the database knows."""
     now = utcnow()
@@ -50,7 +63,7 @@ def restore_subscriptions() -> int:
             row.user,
             plan=row.plan,
             interval=row.interval,
-            quantity=row.quantity,
+            quantity=expected_quantity(row),
             trialing=row.status == "trialing",
         )
         db.session.flush()

@@ -92,10 +92,11 @@ def serve_command(port: int) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        bootstrap_prices()
-        restored = restore_subscriptions()
-        if new_database:
-            seed_demo()
+        with current_app.test_request_context(base_url=config["PUBLIC_URL"]):
+            bootstrap_prices()
+            restored = restore_subscriptions()
+            if new_database:
+                seed_demo()
         flask = [sys.executable, "-m", "flask", "--app", "portal"]
         env = {**os.environ, "FLASK_PORTAL_DEV": "1"}
         children.append(subprocess.Popen([*flask, "worker"], env=env))
@@ -107,8 +108,8 @@ def serve_command(port: int) -> None:
         click.echo(f"Emails it sends: http://127.0.0.1:{port}/dev/mailbox")
         click.echo(f"Local Stripe re-created {restored} subscription(s) from the database.")
         click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        for email, name, *_ in DEMO_USERS:
-            click.echo(f"  {email:28} {name}")
+        for email, name, _locale, what in DEMO_USERS:
+            click.echo(f"  {email:22} {name}: {what}")
         click.echo("Press Ctrl-C to stop.\n")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

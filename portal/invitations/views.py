@@ -39,7 +39,9 @@ def _context(invitation, token, **extra):
         if me is not None:
             case = "same_team" if me.team_id == invitation.team_id else "other_team"
     plan = billing.plan_of(current_user) if current_user.is_authenticated else None
+    joiner = billing.joiner_preview(current_user) if case == "accept" else None
     return {
+        "joiner": joiner,
         "invitation": invitation,
         "team": invitation.team,
         "token": token,

@@ -35,8 +35,19 @@ def handler(kind: str):
     return register
 
 
-def enqueue(kind: str, payload: dict, *, key: str, now: datetime | None = None) -> OutboxMessage:
-    """Add a side effect to the current transaction; it runs only if the transaction commits."""
+def enqueue(
+    kind: str, payload: dict, *, key: str, now: datetime | None = None, once: bool = False
+) -> OutboxMessage:
+    """Add a side effect to the current transaction; it runs only if the transaction commits.
+
+    With once=True a row with the same key already queued (or done) is kept instead.
+    """
+    if once:
+        existing = db.session.scalar(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+        )
+        if existing is not None:
+            return existing
     message = OutboxMessage(
         kind=kind, payload=payload, idempotency_key=key, next_attempt_at=now or utcnow()
     )
@@ -55,6 +66,7 @@ def queue_email(
     key: str,
     now=None,
     guard: tuple[str, dict] | None = None,
+    once: bool = False,
     **context,
 ) -> OutboxMessage:
     """Render an email (.txt and .html) in the recipient's language and put it in the outbox.
@@ -68,7 +80,7 @@ def queue_email(
     payload = {"to": to, "subject": subject.strip(), "text": body.strip() + "\n", "html": html}
     if guard:
         payload["guard"] = {"name": guard[0], "args": guard[1]}
-    return enqueue("email", payload, key=key, now=now)
+    return enqueue("email", payload, key=key, now=now, once=once)
 
 
 @handler("email")

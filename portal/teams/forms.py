@@ -2,6 +2,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal.auth.forms import strip
@@ -31,7 +32,9 @@ class TeamSettingsForm(TeamNameForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.locale.choices = list(current_app.config["LANGUAGES"].items())
+        self.locale.choices = [
+            SelectChoice(code, label) for code, label in current_app.config["LANGUAGES"].items()
+        ]
 
 
 class InviteForm(FlaskForm):
@@ -44,7 +47,7 @@ class InviteForm(FlaskForm):
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = [(role, ROLE_LABELS[role]) for role in roles]
+        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
 
 
 class RoleForm(FlaskForm):
@@ -52,4 +55,4 @@ class RoleForm(FlaskForm):
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = [(role, ROLE_LABELS[role]) for role in roles]
+        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]

@@ -1,11 +1,11 @@
 """Teams and their members: the rules, as plain functions of the actor and the time."""
 
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from portal import permissions
 from portal.audit import service as audit
@@ -62,18 +62,41 @@ def paid_seats(team_id: int) -> int:
     )
 
 
-def members_of(team: Team) -> list[Membership]:
-    """The team's memberships with their users, owner first, then by name."""
-    rows = db.session.scalars(
-        select(Membership)
-        .options(joinedload(Membership.user))
-        .where(Membership.team_id == team.id)
+class MemberRow(NamedTuple):
+    """One line of the members list: plain columns, no ORM objects (lists can be long)."""
+
+    id: int
+    team_id: int
+    user_id: int
+    role: str
+    created_at: datetime
+    name: str
+    email: str
+
+    @property
+    def is_paid_seat(self) -> bool:
+        return self.role != "assistant"
+
+
+def members_of(team: Team, *, only: int | None = None) -> list[MemberRow]:
+    """The team's members (or the one with id `only`), owner first, then by name."""
+    query = (
+        select(
+            Membership.id,
+            Membership.team_id,
+            Membership.user_id,
+            Membership.role,
+            Membership.created_at,
+            User.name,
+            User.email,
+        )
         .join(User, User.id == Membership.user_id)
+        .where(Membership.team_id == team.id)
         .order_by((Membership.user_id != team.owner_id), func.lower(User.name), Membership.id)
-    ).all()
-    for row in rows:
-        row.team = team
-    return rows
+    )
+    if only is not None:
+        query = query.where(Membership.id == only)
+    return [MemberRow(*row) for row in db.session.execute(query)]
 
 
 def find_member(team: Team, membership_id: int) -> Membership:

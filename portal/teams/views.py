@@ -1,6 +1,7 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 
 from portal import permissions
 from portal.audit import service as audit
@@ -11,7 +12,7 @@ from portal.extensions import db, limiter
 from portal.htmx import is_htmx, notify
 from portal.invitations import service as invitations
 from portal.teams import service
-from portal.teams.forms import InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
+from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
 
 bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
 
@@ -49,6 +50,8 @@ def team_context(me, **extra) -> dict:
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         "settings_form": TeamSettingsForm(formdata=None, name=team.name, locale=team.locale),
         "now": utcnow(),
+        "kit": member_row_kit(me, team),
+        "invitation_kit": invitation_row_kit(me, team),
         "large_team": sum(m.is_paid_seat for m in members)
         >= current_app.config["LARGE_TEAM_SEATS"],
         **extra,
@@ -67,6 +70,36 @@ def reply(me, message: str, *templates: str, **extra):
         for index, template in enumerate((*templates, "teams/_audit.html"))
     )
     return notify(current_app.make_response(html), message)
+
+
+def member_row_kit(me, team) -> dict:
+    """What every member row shares, worked out once per request instead of once per row."""
+    from portal.teams.forms import ROLE_LABELS
+
+    return {
+        "manage": permissions.can_manage_team(me, team),
+        "base": url_for("teams.show") + "/members/",
+        "csrf": generate_csrf(),
+        "labels": {role: str(label) for role, label in ROLE_LABELS.items()},
+        "owner": _("Owner"),
+        "you": _("you"),
+        "edit": _("Change role or remove"),
+        "paid": _("Paid"),
+        "free": _("Free"),
+    }
+
+
+def invitation_row_kit(me, team) -> dict:
+    from markupsafe import Markup, escape
+
+    return {
+        "can_resend": permissions.can_invite(me, team),
+        "base": url_for("teams.show") + "/invitations/",
+        "expired": _("Expired"),
+        "resend": _("Resend"),
+        "revoke": _("Revoke"),
+        "confirm": Markup(escape(_("Revoke the invitation to %(email)s? The link stops working."))),
+    }
 
 
 @bp.get("")
@@ -201,9 +234,35 @@ def change_role(membership_id):
     message = _(
         "%(name)s is now %(role)s.",
         name=member.user.name,
-        role=dict(form.role.choices)[member.role],
+        role=ROLE_LABELS[member.role],
     )
-    return reply(me, message, "teams/_member_row.html", "teams/_seats.html", member=member)
+    return reply(
+        me,
+        message,
+        "teams/_member_rows.html",
+        "teams/_seats.html",
+        members=service.members_of(me.team, only=member.id),
+    )
+
+
+@bp.get("/members/<int:membership_id>")
+@login_required
+def member(membership_id):
+    """A member's editor: in the row for htmx, a page of its own without JavaScript."""
+    me = _admin()
+    member = service.find_member(me.team, membership_id)
+    if not permissions.can_change_role(me, member):
+        abort(403)
+    if request.args.get("view") == "row":
+        return render_template(
+            "teams/_member_rows.html",
+            me=me,
+            team=me.team,
+            members=service.members_of(me.team, only=member.id),
+            kit=member_row_kit(me, me.team),
+        )
+    template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
+    return render_template(template, member=member, me=me, team=me.team)
 
 
 @bp.route("/members/<int:membership_id>/remove", methods=["GET", "POST"])
@@ -214,7 +273,13 @@ def remove(membership_id):
         member = service.find_member(me.team, membership_id)
         if not permissions.can_remove(me, member):
             abort(403)
-        return render_template("teams/remove.html", member=member, team=me.team, me=me)
+        return render_template(
+            "teams/remove.html",
+            member=member,
+            team=me.team,
+            me=me,
+            preview=billing.removal_preview(me.team) if member.is_paid_seat else None,
+        )
     user = service.remove_member(me, membership_id, now=utcnow())
     db.session.commit()
     message = _("%(name)s was removed from the team and is back on Free.", name=user.name)
@@ -279,6 +344,7 @@ def init_app(app) -> None:
 
     app.jinja_env.globals.update(
         role_label=lambda role: ROLE_LABELS[role],
+        period_total=billing.period_total,
         audit_text=audit.describe,
         invitation_days_left=invitations.days_left,
         contact_url=lambda: "mailto:" + app.config["SALES_EMAIL"],

@@ -1,7 +1,7 @@
 """An admin builds a team in the browser: create, invite, join, resend, revoke, remove.
 
 The same journey runs with JavaScript (htmx swaps fragments, hx-confirm asks) and without it
-(plain forms, a confirmation page for Remove, 303 back to the team page after every action).
+(plain forms, a member page and a confirmation page for Remove, 303 back to the team page after every action).
 """
 
 import re
@@ -241,13 +241,22 @@ def test_admin_creates_team_invites_and_manages_members(
 
         # Nina is removed: her row goes, and the seat summary counts one member less.
         expect(page.locator("#seat-summary")).to_contain_text("3 members · 3 paid seats")
-        asked = confirm_next_dialog(page, js)
-        remove = member_row(page, "Nina Nielsen").get_by_role("link", name="Remove")
+        manage = member_row(page, "Nina Nielsen").get_by_role(
+            "link", name="Change role or remove Nina Nielsen"
+        )
         if js:
-            submit(page, js, remove.click)
+            manage.click()  # the row turns into its editor, in place
+            editor = page.locator("tr.editing")
+            expect(editor).to_contain_text("Nina Nielsen")
+            expect(editor.get_by_label("Role")).to_be_focused()
+            shot("member-editor")
+            asked = confirm_next_dialog(page, js)
+            submit(page, js, editor.get_by_role("link", name="Remove from team").click)
             assert asked == ["Remove Nina Nielsen from the team? They go back to Free."]
         else:
-            remove.click()
+            manage.click()
+            expect(page).to_have_url(re.compile(r"/settings/teams/members/\d+$"))
+            page.get_by_role("link", name="Remove from team").click()
             expect(page).to_have_url(re.compile(r"/settings/teams/members/\d+/remove$"))
             expect(page.get_by_role("heading", name="Remove Nina Nielsen?")).to_be_visible()
             shot("remove-confirm")
