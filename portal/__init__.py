@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -57,10 +57,21 @@ def register_blueprints(app: Flask) -> None:
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
     from portal.billing.views import bp as billing_bp
+    from portal.clinical_sessions.views import bp as sessions_bp
     from portal.invitations.views import bp as invitations_bp
+    from portal.team_templates.views import bp as templates_bp
     from portal.teams import views as teams
 
-    for blueprint in (core.bp, auth_bp, account_bp, billing_bp, teams.bp, invitations_bp):
+    for blueprint in (
+        core.bp,
+        auth_bp,
+        account_bp,
+        billing_bp,
+        teams.bp,
+        invitations_bp,
+        templates_bp,
+        sessions_bp,
+    ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
 
@@ -78,6 +89,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from portal.auth.service import return_path
+    from portal.htmx import hx_redirect
     from portal.outbox.service import process_request_rows
 
     @app.before_request
@@ -92,7 +105,7 @@ def register_request_hooks(app: Flask) -> None:
         ):
             logout_user()
             session.clear()
-            return redirect(url_for("auth.login", next=request.full_path))
+            return hx_redirect(url_for("auth.login", next=return_path()))
         session["seen_at"] = now
         return None
 

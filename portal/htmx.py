@@ -40,9 +40,15 @@ def add_vary(response: Response) -> Response:
     return response
 
 
-def notify(response: Response, message: str) -> Response:
-    """Show the message in #flash (out of band) and have portal.js announce it (aria-live)."""
+def announce(response: Response, message: str) -> Response:
+    """Have portal.js read the message out through the page's aria-live region."""
     response.headers["HX-Trigger"] = json.dumps({"announce": str(message)})
+    return response
+
+
+def notify(response: Response, message: str) -> Response:
+    """Show the message in #flash (out of band) and announce it."""
+    announce(response, message)
     flash_html = render_template("_flash_oob.html", message=message)
     response.set_data(response.get_data(as_text=True) + flash_html)
     return response

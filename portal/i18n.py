@@ -1,6 +1,7 @@
 """Language choice and the formats used in pages and emails."""
 
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 
 from flask import current_app, g, request, session
@@ -43,7 +44,10 @@ def cached_date(value, fmt: str = "medium") -> str:
     if not value:
         return ""
     cache = g.setdefault("formatted_dates", {})
-    key = (value.replace(minute=0, second=0, microsecond=0), fmt, str(get_locale()))
+    hour = (
+        value.replace(minute=0, second=0, microsecond=0) if isinstance(value, datetime) else value
+    )
+    key = (hour, fmt, str(get_locale()))
     if key not in cache:
         cache[key] = format_date(value, fmt)
     return cache[key]

@@ -113,6 +113,44 @@ def can_change_billing(me: Membership | None, team: Team) -> bool:
     return is_owner(me) and me.team_id == team.id
 
 
+def can_use_team_templates(me: Membership | None, team: Team) -> bool:
+    """Browse, search, preview and use the team's templates: everyone on an active Practice team."""
+    return me is not None and me.team_id == team.id and team.is_practice
+
+
+def can_see_team_templates(me: Membership | None, team: Team) -> bool:
+    """Admins keep reading team templates when the team is inactive (read-only)."""
+    return can_use_team_templates(me, team) or (
+        is_admin(me) and me.team_id == team.id and team.plan == "practice"
+    )
+
+
+def can_edit_team_templates(me: Membership | None, team: Team) -> bool:
+    return is_admin(me) and me.team_id == team.id and team.is_practice
+
+
+def can_create_sessions(me: Membership | None) -> bool:
+    """Everyone writes their own sessions, except assistants (they help, they do not treat)."""
+    return me is None or me.role != "assistant"
+
+
+def sharing_on(team: Team) -> bool:
+    return team.is_practice and team.sharing_enabled
+
+
+def can_toggle_sharing(me: Membership | None, team: Team) -> bool:
+    return is_admin(me) and me.team_id == team.id and team.is_practice
+
+
+def can_share_session(me: Membership | None, session) -> bool:
+    return (
+        me is not None
+        and session.owner_id == me.user_id
+        and can_create_sessions(me)
+        and sharing_on(me.team)
+    )
+
+
 def can_manage_own_billing(user) -> bool:
     from portal.billing.service import own_subscription
 
@@ -122,7 +160,8 @@ def can_manage_own_billing(user) -> bool:
 PREDICATES = {
     name: fn
     for name, fn in globals().items()
-    if name.startswith(("can_", "is_")) or name in ("grantable_roles", "membership_of")
+    if name.startswith(("can_", "is_"))
+    or name in ("grantable_roles", "membership_of", "sharing_on")
 }
 
 

@@ -14,9 +14,22 @@ DEMO_USERS = [
     ("admin@demo.clinic", "Anne Admin", "en", "owner and admin of Demo Lægehus (Pro team)"),
     ("mads@demo.clinic", "Mads Madsen", "da", "member of Demo Lægehus"),
     ("mette@demo.clinic", "Mette Holm", "en", "member of Demo Lægehus"),
+    ("pia@demo.clinic", "Pia Praksis", "da", "owner and admin of Demo Praksis (Practice team)"),
+    ("lars@demo.clinic", "Lars Læge", "da", "member of Demo Praksis, shares a session"),
+    ("assistant@demo.clinic", "Asta Assistent", "da", "assistant in Demo Praksis (free seat)"),
     ("free@demo.clinic", "Frederik Free", "da", "on Free, no team"),
 ]
 PRO_TEAM = "Demo Lægehus"
+PRACTICE_TEAM = "Demo Praksis"
+TEMPLATES = [
+    ("Knæ, opfølgning", "Ortopædi", "Årsag til kontakt:\n\nUndersøgelse:\n\nVurdering:\n\nPlan:\n"),
+    (
+        "Astmakontrol",
+        "Almen praksis",
+        "Symptomer siden sidst:\n\nMedicin:\n\nPeak flow:\n\nPlan:\n",
+    ),
+    ("Første konsultation", None, "Anamnese:\n\nObjektivt:\n\nVurdering:\n\nPlan:\n"),
+]
 
 
 def seed_demo() -> list[str]:
@@ -44,8 +57,55 @@ def seed_demo() -> list[str]:
     db.session.flush()
     invite_members(membership_of(admin), "new.colleague@demo.clinic", "member", now=now)
     add_invoice_history(subscription, renewals=2)
+    _seed_practice_team(users, now=now)
     db.session.commit()
     return list(users)
+
+
+def _seed_practice_team(users, *, now) -> None:
+    from datetime import timedelta
+
+    from portal.clinical_sessions.models import ClinicalSession
+    from portal.dev.provision import provision_subscription
+    from portal.team_templates.models import NoteTemplate
+    from portal.teams.models import Membership
+    from portal.teams.service import create_team
+
+    owner = users["pia@demo.clinic"]
+    provision_subscription(owner, plan="practice", interval="year", quantity=2)
+    team = create_team(owner, PRACTICE_TEAM, now=now)
+    team.sharing_enabled = True
+    team.locale = "da"
+    db.session.add(
+        Membership(team=team, user=users["lars@demo.clinic"], role="member", created_at=now)
+    )
+    db.session.add(
+        Membership(team=team, user=users["assistant@demo.clinic"], role="assistant", created_at=now)
+    )
+    for title, specialty, body in TEMPLATES:
+        db.session.add(
+            NoteTemplate(
+                team_id=team.id,
+                title=title,
+                specialty=specialty,
+                body=body,
+                created_by_id=owner.id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.add(
+        ClinicalSession(
+            owner=users["lars@demo.clinic"],
+            title="Knæsmerter, kontrol",
+            date=(now - timedelta(days=1)).date(),
+            note="Årsag til kontakt:\nKnæsmerter efter løb.\n\nPlan:\nFysioterapi, kontrol om 4 uger.\n",
+            shared_team_id=team.id,
+            shared_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 @click.command("seed-demo")

@@ -245,11 +245,12 @@ def test_the_owner_deletes_the_team_after_typing_its_name(
     )
     with app.app_context():
         assert db.session.query(Team).count() == 0
-        assert db.session.query(Invitation).count() == 0
+        assert db.session.query(Invitation).one().status == "revoked"
     assert memberships(app) == set()
     assert deleted == [team]
     assert audit_actions(app, team)[-2:] == ["invitation.revoked", "team.deleted"]
-    assert client.get(link).status_code == 404
+    gone = client.get(link)
+    assert gone.status_code == 410 and "This invitation is no longer valid" in gone.text
 
 
 def test_admin_renames_the_team_and_sets_its_language(client, app, make_user, make_team, login):

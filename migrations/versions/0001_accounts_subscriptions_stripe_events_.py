@@ -31,7 +31,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('done_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
-    sa.UniqueConstraint('idempotency_key', name=op.f('uq_outbox_idempotency_key'))
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_outbox_idempotency_key')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_next_attempt_at'), ['next_attempt_at'], unique=False)
@@ -58,7 +59,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email')),
     sa.UniqueConstraint('referral_code', name=op.f('uq_users_referral_code')),
-    sa.UniqueConstraint('stripe_customer_id', name=op.f('uq_users_stripe_customer_id'))
+    sa.UniqueConstraint('stripe_customer_id', name=op.f('uq_users_stripe_customer_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -76,7 +78,8 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_subscriptions_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions')),
-    sa.UniqueConstraint('stripe_subscription_id', name=op.f('uq_subscriptions_stripe_subscription_id'))
+    sa.UniqueConstraint('stripe_subscription_id', name=op.f('uq_subscriptions_stripe_subscription_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriptions_stripe_customer_id'), ['stripe_customer_id'], unique=False)

@@ -27,7 +27,8 @@ def upgrade():
     sa.Column('target', sa.String(length=254), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_created_at'), ['created_at'], unique=False)
@@ -46,11 +47,12 @@ def upgrade():
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_teams_owner_id_users')),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_teams_subscription_id_subscriptions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
-    sa.UniqueConstraint('subscription_id', name=op.f('uq_teams_subscription_id'))
+    sa.UniqueConstraint('subscription_id', name=op.f('uq_teams_subscription_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('invitations',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('team_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('role', sa.String(length=12), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -67,7 +69,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['invited_by_id'], ['users.id'], name=op.f('fk_invitations_invited_by_id_users')),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_invitations_team_id_teams')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_invitations_token_hash'))
+    sa.UniqueConstraint('token_hash', name=op.f('uq_invitations_token_hash')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invitations_team_id'), ['team_id'], unique=False)
@@ -83,7 +86,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_memberships_team_id_teams')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memberships_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
-    sa.UniqueConstraint('user_id', name=op.f('uq_memberships_user_id'))
+    sa.UniqueConstraint('user_id', name=op.f('uq_memberships_user_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_team_id'), ['team_id'], unique=False)

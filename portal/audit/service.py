@@ -22,8 +22,17 @@ ACTIONS = {
     "invitation.declined": _l("declined the invitation (%(target)s)"),
     "member.removed": _l("removed %(target)s"),
     "member.left": _l("left the team"),
-    "member.role": _l("changed the role of %(target)s"),
+    "member.role": _l("changed the role of %(target)s from %(old)s to %(new)s"),
     "team.deleted": _l("deleted the team"),
+    "template.saved": _l("saved the team template %(target)s"),
+    "template.deleted": _l("deleted the team template %(target)s"),
+    "session.shared": _l("shared the session %(target)s with the team"),
+    "session.unshared": _l("stopped sharing the session %(target)s"),
+    "session.viewed": _l("viewed the shared session %(target)s"),
+    "team.sharing_on": _l("turned session sharing on"),
+    "team.sharing_off": _l("turned session sharing off"),
+    "billing.plan_changed": _l("changed the plan to %(target)s"),
+    "billing.details_changed": _l("changed the invoice details (%(target)s)"),
     "team.managed": _l("set the team as managed by %(target)s"),
     "team.unmanaged": _l("ended managed mode"),
 }
@@ -61,5 +70,14 @@ def page_of(team_id: int, page: int) -> tuple[list[AuditEvent], bool]:
 
 
 def describe(event: AuditEvent) -> str:
+    from portal.teams.forms import ROLE_LABELS
+
     text = ACTIONS.get(event.action)
-    return str(text) % {"target": event.target} if text else event.action
+    if not text:
+        return event.action
+    roles = {
+        k: str(ROLE_LABELS.get(v, v)).lower()
+        for k, v in event.details.items()
+        if k in ("old", "new")
+    }
+    return str(text) % {"target": event.target, "old": "", "new": "", **roles}

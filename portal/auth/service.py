@@ -58,6 +58,19 @@ def _dummy_hash() -> str:
     return current_app.extensions["password_hasher"][1]
 
 
+def return_path() -> str:
+    """Where to come back after logging in: this page, or for a form post the page it came from
+    (the post itself would answer 405 to a GET)."""
+    from flask import request
+
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path:
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return "/"
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 

@@ -96,6 +96,8 @@ def login():
     form = LoginForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
     if form.validate_on_submit():
         user = service.authenticate(form.email.data, form.password.data)
+        if user is not None and not user.is_verified and _invited_here(user, form.next.data):
+            user.email_verified_at = utcnow()  # the invitation link was delivered to this address
         if user is not None and user.is_verified:
             start_session(user)
             db.session.commit()
@@ -106,6 +108,22 @@ def login():
         form.password.errors.append(_("Invalid email or password."))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form), status
+
+
+def _invited_here(user, next_path: str | None) -> bool:
+    """Logging in on the way to a pending invitation for this very address."""
+    from portal.invitations.service import find_by_token, state
+
+    prefix = "/invitations/"
+    if not next_path or not next_path.startswith(prefix):
+        return False
+    invitation, superseded = find_by_token(next_path[len(prefix) :].split("/", 1)[0])
+    return (
+        invitation is not None
+        and not superseded
+        and invitation.email == user.email
+        and state(invitation, utcnow()) == "pending"
+    )
 
 
 @bp.post("/logout")
@@ -199,7 +217,7 @@ def set_language():
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    target = url_for("auth.login", next=service.return_path())
     if is_htmx():
         response = make_response("", 401)
         response.headers["HX-Redirect"] = target

@@ -124,12 +124,14 @@ def cancel_joiner_subscription(payload: dict, key: str) -> None:
     subscription = db.session.get(Subscription, payload["subscription_id"])
     stripe = gateway()
     remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
-    refunded = 0
+    refunded, charge = stripe.unused_amount(remote, now_ts=int(utcnow().timestamp()))
     if remote["status"] != "canceled":
-        refunded, charge = stripe.unused_amount(remote, now_ts=int(utcnow().timestamp()))
         stripe.cancel_subscription(remote["id"], idempotency_key=f"{key}:cancel")
-        if refunded and charge:
-            stripe.refund(charge=charge, amount=refunded, idempotency_key=f"{key}:refund")
+    # A retry after a failure here finds the subscription cancelled: still refund, once.
+    if refunded and charge:
+        refunded = stripe.refund_once(
+            charge=charge, amount=refunded, idempotency_key=f"{key}:refund"
+        )
     billing.sync_subscription(remote["id"], now=utcnow())
     team = db.session.get(Team, payload["team_id"])
     user = subscription.user
@@ -147,6 +149,9 @@ def cancel_joiner_subscription(payload: dict, key: str) -> None:
 
 
 def init_app(app) -> None:
+    from portal.clinical_sessions import service as sessions
+    from portal.team_templates import service as templates
+
     teams.SEAT_HOOKS[:] = [on_seats_changed]
-    teams.DELETE_HOOKS[:] = [on_team_deleted]
+    teams.DELETE_HOOKS[:] = [on_team_deleted, templates.on_team_deleted, sessions.on_team_deleted]
     invitations.JOIN_HOOKS[:] = [on_joined]

@@ -388,16 +388,24 @@ def change_team_plan(team, *, plan: str, interval: str, actor: User, now: dateti
     from datetime import timedelta
 
     from portal.audit import service as audit
+    from portal.invitations.models import Invitation
     from portal.teams.models import Membership
-    from portal.teams.service import paid_seats
+    from portal.teams.service import lock_team, paid_seats
 
     if plan not in PLANS or interval not in INTERVALS:
         raise BillingRuleError("unknown plan")
     subscription = team.subscription
     if (plan, interval) == (subscription.plan, subscription.interval):
         return
+    lock_team(team.id)  # seats and roles must not change while the plan does
     has_assistants = db.session.scalar(
         select(Membership.id).where(Membership.team_id == team.id, Membership.role == "assistant")
+    ) or db.session.scalar(
+        select(Invitation.id).where(
+            Invitation.team_id == team.id,
+            Invitation.status == "pending",
+            Invitation.role == "assistant",
+        )
     )
     if plan == "pro" and has_assistants:
         from flask_babel import gettext as _
@@ -405,7 +413,7 @@ def change_team_plan(team, *, plan: str, interval: str, actor: User, now: dateti
         raise BillingRuleError(
             _(
                 "Assistants exist only on Practice. Change your assistants to members or remove "
-                "them, then switch to Pro."
+                "them, and revoke pending assistant invitations, then switch to Pro."
             )
         )
     trial_end = None
@@ -437,6 +445,7 @@ def update_invoice_details(team, details: dict, *, actor: User, now: datetime) -
 
     stripe = gateway()
     customer = team.subscription.stripe_customer_id
+    stripe.replace_tax_id(customer, details["vat"])  # the step Stripe may refuse goes first
     stripe.update_customer(
         customer,
         {
@@ -445,5 +454,4 @@ def update_invoice_details(team, details: dict, *, actor: User, now: datetime) -
             "address": {k: details[k] for k in ADDRESS_FIELDS},
         },
     )
-    stripe.replace_tax_id(customer, details["vat"])
     audit.record(team.id, "billing.details_changed", actor=actor, now=now, target=details["name"])

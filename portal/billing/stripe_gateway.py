@@ -17,6 +17,10 @@ class PaymentDeclinedError(RuntimeError):
     """Stripe refused a payment or a card."""
 
 
+class InvalidTaxIdError(ValueError):
+    """Stripe refused a VAT number."""
+
+
 class WebhookSignatureError(ValueError):
     """A webhook payload whose signature or timestamp does not verify."""
 
@@ -204,12 +208,17 @@ class StripeGateway:
             {"idempotency_key": idempotency_key},
         )
 
-    def refund(self, *, charge: str, amount: int, idempotency_key: str) -> None:
+    def refund_once(self, *, charge: str, amount: int, idempotency_key: str) -> int:
+        """Refund part of a charge unless it was refunded already (a retried job); the amount."""
+        existing = self._call(self.client.v1.charges.retrieve, charge)
+        if existing.get("amount_refunded"):
+            return existing["amount_refunded"]
         self._call(
             self.client.v1.refunds.create,
             {"charge": charge, "amount": amount},
             {"idempotency_key": idempotency_key},
         )
+        return amount
 
     def unused_amount(self, subscription, *, now_ts: int) -> tuple[int, str | None]:
         """The unused part of the last paid period, and the charge that paid it."""
@@ -283,14 +292,21 @@ class StripeGateway:
         return self._call(self.client.v1.customers.update, customer, fields)
 
     def replace_tax_id(self, customer: str, value: str) -> None:
-        for tax_id in self._call(self.client.v1.customers.tax_ids.list, customer)["data"]:
-            self._call(self.client.v1.customers.tax_ids.delete, customer, tax_id["id"])
+        """Add the new VAT number first, then remove the old ones (never left without one)."""
+        old = self._call(self.client.v1.customers.tax_ids.list, customer)["data"]
+        if value and any(t["value"] == value for t in old):
+            return
         if value:
-            self._call(
-                self.client.v1.customers.tax_ids.create,
-                customer,
-                {"type": "eu_vat", "value": value},
-            )
+            try:
+                self.client.v1.customers.tax_ids.create(
+                    customer, {"type": "eu_vat", "value": value}
+                )
+            except stripe.InvalidRequestError as error:
+                raise InvalidTaxIdError(str(error)) from error
+            except stripe.StripeError as error:
+                raise BillingUnavailableError(str(error)) from error
+        for tax_id in old:
+            self._call(self.client.v1.customers.tax_ids.delete, customer, tax_id["id"])
 
     # -- webhooks --
     def construct_event(self, payload: bytes, signature: str | None):

@@ -9,6 +9,7 @@ from portal.billing import service
 from portal.billing.forms import INTERVAL_LABELS, InvoiceDetailsForm, PlanForm
 from portal.billing.stripe_gateway import (
     BillingUnavailableError,
+    InvalidTaxIdError,
     WebhookSignatureError,
     gateway,
 )
@@ -35,7 +36,10 @@ def checkout():
             now=utcnow(),
         )
     except service.CheckoutNotAllowedError:
-        flash(_("You already have a plan. Change it under Manage billing."), "error")
+        if permissions.membership_of(current_user) is not None:
+            flash(_("Your team pays for your plan. Ask the team owner about changes."), "error")
+        else:
+            flash(_("You already have a plan. Change it under Manage billing."), "error")
         return hx_redirect(url_for("account.show"))
     except BillingUnavailableError:
         flash(
@@ -179,6 +183,10 @@ def update_details():
         return _page(me, details_form=form, status=422)
     try:
         service.update_invoice_details(me.team, form.data, actor=me.user, now=utcnow())
+    except InvalidTaxIdError:
+        db.session.rollback()
+        form.vat.errors.append(_("Stripe does not accept this VAT number. Check it and try again."))
+        return _page(me, details_form=form, status=422)
     except BillingUnavailableError:
         db.session.rollback()
         flash(

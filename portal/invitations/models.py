@@ -28,7 +28,8 @@ class Invitation(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    # None once the team is deleted: the revoked link still says why it stopped working.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(12))
     # sha256 of the link's token; the token itself is only in the email.
@@ -41,7 +42,7 @@ class Invitation(db.Model):
     responded_at: Mapped[datetime | None]
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    team: Mapped[Team] = relationship()
+    team: Mapped[Team | None] = relationship()
     invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import permissions
@@ -43,6 +43,10 @@ class WrongAccountError(Exception):
 
 class AlreadyInTeamError(Exception):
     """The invitee belongs to a team already (one team per user)."""
+
+
+class TeamClosedError(Exception):
+    """The team cannot take this member now: its subscription ended, or assistants need Practice."""
 
 
 @dataclass(frozen=True)
@@ -239,17 +243,16 @@ def revoke_invitation(me: Membership, invitation_id: int, *, now: datetime) -> I
     return invitation
 
 
-def delete_invitations(team: Team, *, actor: User, now: datetime) -> None:
-    """For a deleted team: pending invitations are revoked (audited), then all are deleted."""
+def detach_invitations(team: Team, *, actor: User, now: datetime) -> None:
+    """For a deleted team: pending invitations are revoked (audited); all leave the team."""
     for invitation in db.session.scalars(select(Invitation).where(Invitation.team_id == team.id)):
         if invitation.status == "pending":
+            invitation.status = "revoked"
+            invitation.responded_at = now
             audit.record(
                 team.id, "invitation.revoked", actor=actor, now=now, target=invitation.email
             )
-        db.session.execute(
-            delete(SupersededToken).where(SupersededToken.invitation_id == invitation.id)
-        )
-        db.session.delete(invitation)
+        invitation.team_id = None
 
 
 def pending_invitations(team: Team) -> list[Invitation]:
@@ -270,6 +273,8 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
     if permissions.membership_of(user) is not None:
         raise AlreadyInTeamError()
     team = lock_team(invitation.team_id)
+    if not team.is_active or (invitation.role == "assistant" and not team.is_practice):
+        raise TeamClosedError()
     consumed = db.session.execute(
         update(Invitation)
         .where(

@@ -79,6 +79,9 @@ def accept(token):
             render_template("invitations/show.html", **_context(invitation, token)),
             409,
         )
+    except service.TeamClosedError:
+        db.session.rollback()
+        return render_template("invitations/closed.html", invitation=invitation), 409
     except service.InvitationGoneError:
         db.session.rollback()
         return _already_joined(invitation) or _load(token)[1] or abort(410)
@@ -133,6 +136,9 @@ def signup(token):
         except ConflictError:
             db.session.rollback()
             return redirect(url_for("invitations.show", token=token), 303)
+        except service.TeamClosedError:
+            db.session.rollback()
+            return render_template("invitations/closed.html", invitation=invitation), 409
         else:
             start_session(user)
             team_name = invitation.team.name

@@ -139,6 +139,7 @@ def _run(message_id: int) -> bool:
         message.last_error = f"{type(error).__name__}: {error}"[:2000]
         if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
             message.status = "failed"
+            _scrub(message)
             log.error("outbox %s (%s) failed for good: %s", message.id, message.kind, error)
         else:
             message.status = "pending"
@@ -152,11 +153,16 @@ def _run(message_id: int) -> bool:
     message.done_at = utcnow()
     message.locked_until = None
     message.last_error = None
-    if message.kind == "email" and not current_app.config["PORTAL_DEV"]:
-        # The body may hold a link with a token: keep it no longer than it takes to send.
-        message.payload = {"to": message.payload["to"], "subject": message.payload["subject"]}
+    _scrub(message)
     db.session.commit()
     return True
+
+
+def _scrub(message: OutboxMessage) -> None:
+    """An email's body may hold a link with a token: keep it no longer than needed to send it
+    (development mode keeps it for /dev/mailbox)."""
+    if message.kind == "email" and not current_app.config["PORTAL_DEV"]:
+        message.payload = {"to": message.payload["to"], "subject": message.payload["subject"]}
 
 
 def process_due(*, now: datetime | None = None, limit: int = 50, ids=None) -> int:
@@ -167,12 +173,17 @@ def process_due(*, now: datetime | None = None, limit: int = 50, ids=None) -> in
 
 def process_request_rows() -> None:
     """Run the rows the current request wrote, right after it committed."""
-    ids = g.pop("outbox_ids", None)
-    if not ids or not current_app.config["OUTBOX_PROCESS_IN_REQUEST"]:
+    if not current_app.config["OUTBOX_PROCESS_IN_REQUEST"]:
         return
     db.session.rollback()
-    try:
-        process_due(ids=ids)
-    except Exception:  # noqa: BLE001 - the worker will pick the rows up
-        db.session.rollback()
-        log.exception("in-request outbox processing failed; the worker will retry")
+    # Rows may queue more rows (a cancelled plan emails its owner): a few rounds at most.
+    for _round in range(3):
+        ids = g.pop("outbox_ids", None)
+        if not ids:
+            return
+        try:
+            process_due(ids=ids)
+        except Exception:  # noqa: BLE001 - the worker will pick the rows up
+            db.session.rollback()
+            log.exception("in-request outbox processing failed; the worker will retry")
+            return

@@ -222,12 +222,12 @@ def leave_team(me: Membership, *, now: datetime) -> None:
 
 def delete_team(me: Membership, *, now: datetime) -> None:
     """Delete the team: members fall back to Free, its invitation links stop working."""
-    from portal.invitations.service import delete_invitations
+    from portal.invitations.service import detach_invitations
 
     team = lock_team(me.team_id)
     if team.owner_id != me.user_id:
         raise NotAllowedError("only the owner deletes the team")
-    delete_invitations(team, actor=me.user, now=now)
+    detach_invitations(team, actor=me.user, now=now)
     for membership in db.session.scalars(select(Membership).where(Membership.team_id == team.id)):
         db.session.delete(membership)
     audit.record(team.id, "team.deleted", actor=me.user, now=now, target=team.name)

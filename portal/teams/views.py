@@ -1,4 +1,14 @@
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
@@ -9,7 +19,7 @@ from portal.auth.service import safe_next
 from portal.billing import service as billing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
-from portal.htmx import is_htmx, notify
+from portal.htmx import announce, is_htmx, notify
 from portal.invitations import service as invitations
 from portal.teams import service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
@@ -132,10 +142,19 @@ def update_settings():
     me = _admin()
     form = TeamSettingsForm()
     if not form.validate_on_submit():
-        return render_template("teams/_settings.html", team=me.team, settings_form=form), 422
+        response = make_response(
+            render_template("teams/_settings.html", team=me.team, settings_form=form), 422
+        )
+        return announce(response, _("Check the team name."))
     service.rename_team(me.team, form.name.data, form.locale.data, actor=me.user, now=utcnow())
     db.session.commit()
     return reply(me, _("Team settings saved."), "teams/_settings.html", "teams/_title.html")
+
+
+def _not_an_admin() -> bool:
+    """Refused requests must not use up the admins' budget (the view answers 403)."""
+    me = permissions.membership_of(current_user)
+    return not permissions.can_manage_team(me, me.team) if me else True
 
 
 def _invite_cost() -> int:
@@ -154,17 +173,24 @@ def _team_key() -> str:
 @bp.post("/invitations")
 @login_required
 @limiter.limit(
-    lambda: current_app.config["RATELIMIT_INVITE_ADMIN"], key_func=_admin_key, cost=_invite_cost
+    lambda: current_app.config["RATELIMIT_INVITE_ADMIN"],
+    key_func=_admin_key,
+    cost=_invite_cost,
+    exempt_when=_not_an_admin,
 )
 @limiter.limit(
-    lambda: current_app.config["RATELIMIT_INVITE_TEAM"], key_func=_team_key, cost=_invite_cost
+    lambda: current_app.config["RATELIMIT_INVITE_TEAM"],
+    key_func=_team_key,
+    cost=_invite_cost,
+    exempt_when=_not_an_admin,
 )
 def invite():
     me = _admin()
     form = InviteForm(permissions.grantable_roles(me, me.team))
     if not form.validate_on_submit():
         context = team_context(me, invite_form=form)
-        return render_template("teams/_invite.html", **context), 422
+        response = make_response(render_template("teams/_invite.html", **context), 422)
+        return announce(response, _("Enter at least one email address."))
     results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
     db.session.commit()
     summary = _results_summary(results)
@@ -193,12 +219,15 @@ def _results_summary(results) -> list[str]:
 
 
 def _resend_key() -> str:
-    return f"resend:{request.view_args['invitation_id']}"
+    me = permissions.membership_of(current_user)
+    return f"resend:{me.team_id if me else 'none'}:{request.view_args['invitation_id']}"
 
 
 @bp.post("/invitations/<int:invitation_id>/resend")
 @login_required
-@limiter.limit(lambda: current_app.config["RATELIMIT_RESEND"], key_func=_resend_key)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_RESEND"], key_func=_resend_key, exempt_when=_not_an_admin
+)
 def resend(invitation_id):
     me = _admin()
     invitation = invitations.resend_invitation(me, invitation_id, now=utcnow())
@@ -241,7 +270,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
-        members=service.members_of(me.team, only=member.id),
+        rows=service.members_of(me.team, only=member.id),
     )
 
 
@@ -258,7 +287,7 @@ def member(membership_id):
             "teams/_member_rows.html",
             me=me,
             team=me.team,
-            members=service.members_of(me.team, only=member.id),
+            rows=service.members_of(me.team, only=member.id),
             kit=member_row_kit(me, me.team),
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
@@ -273,8 +302,9 @@ def remove(membership_id):
         member = service.find_member(me.team, membership_id)
         if not permissions.can_remove(me, member):
             abort(403)
+        # The price preview comes before the admin acts, with or without JavaScript.
         return render_template(
-            "teams/remove.html",
+            "teams/_remove_row.html" if is_htmx() else "teams/remove.html",
             member=member,
             team=me.team,
             me=me,
@@ -320,6 +350,23 @@ def delete():
         "success",
     )
     return redirect(url_for("teams.show"), 303)
+
+
+@bp.post("/sharing")
+@login_required
+def set_sharing():
+    from portal.clinical_sessions.service import set_sharing as set_team_sharing
+
+    me = _admin()
+    enabled = request.form.get("enabled") == "1"
+    set_team_sharing(me, enabled, now=utcnow())
+    db.session.commit()
+    message = (
+        _("Session sharing is on: members can share sessions with the team.")
+        if enabled
+        else _("Session sharing is off: shared sessions are hidden from the team.")
+    )
+    return reply(me, message, "teams/_sharing.html")
 
 
 @bp.get("/audit")

@@ -250,9 +250,12 @@ def test_admin_creates_team_invites_and_manages_members(
             expect(editor).to_contain_text("Nina Nielsen")
             expect(editor.get_by_label("Role")).to_be_focused()
             shot("member-editor")
-            asked = confirm_next_dialog(page, js)
-            submit(page, js, editor.get_by_role("link", name="Remove from team").click)
-            assert asked == ["Remove Nina Nielsen from the team? They go back to Free."]
+            editor.get_by_role("link", name="Remove from team").click()
+            # The confirmation comes in the row, with what it changes on the invoice.
+            confirm = page.locator("tr.editing")
+            expect(confirm.get_by_role("heading", name="Remove Nina Nielsen?")).to_be_visible()
+            expect(confirm.locator("#price-preview")).to_contain_text("recurring total")
+            submit(page, js, confirm.get_by_role("button", name="Remove Nina Nielsen").click)
         else:
             manage.click()
             expect(page).to_have_url(re.compile(r"/settings/teams/members/\d+$"))
