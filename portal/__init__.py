@@ -59,6 +59,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.billing.views import bp as billing_bp
     from portal.clinical_sessions.views import bp as sessions_bp
     from portal.invitations.views import bp as invitations_bp
+    from portal.plans.views import bp as plans_bp
+    from portal.sales.views import bp as sales_bp
     from portal.team_templates.views import bp as templates_bp
     from portal.teams import views as teams
 
@@ -71,13 +73,12 @@ def register_blueprints(app: Flask) -> None:
         invitations_bp,
         templates_bp,
         sessions_bp,
+        plans_bp,
+        sales_bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
-
-    from portal.billing import seats
-
-    seats.init_app(app)
+    register_hooks()
     if app.config["PORTAL_DEV"]:
         from portal.dev.views import bp as dev_bp
 
@@ -86,6 +87,24 @@ def register_blueprints(app: Flask) -> None:
     from portal import permissions
 
     permissions.init_app(app)
+
+
+def register_hooks() -> None:
+    """What other features do when membership changes (teams know none of them)."""
+    from portal.billing import seats
+    from portal.clinical_sessions import service as sessions
+    from portal.invitations import service as invitations
+    from portal.team_templates import service as templates
+    from portal.teams import service as teams
+
+    teams.SEAT_HOOKS[:] = [seats.on_seats_changed]
+    teams.DELETE_HOOKS[:] = [
+        seats.on_team_deleted,
+        templates.on_team_deleted,
+        sessions.on_team_deleted,
+    ]
+    teams.LEFT_HOOKS[:] = [sessions.on_member_left]
+    invitations.JOIN_HOOKS[:] = [seats.on_joined]
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -119,8 +138,9 @@ def register_commands(app: Flask) -> None:
     from portal.billing.cli import billing_cli
     from portal.dev.run import dev_cli
     from portal.outbox.cli import worker_command
+    from portal.sales.cli import sales_cli
     from portal.seed import seed_demo_command
     from portal.teams.cli import teams_cli
 
-    for command in (billing_cli, worker_command, seed_demo_command, dev_cli, teams_cli):
+    for command in (billing_cli, worker_command, seed_demo_command, dev_cli, teams_cli, sales_cli):
         app.cli.add_command(command)

@@ -166,5 +166,7 @@ PREDICATES = {
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(PREDICATES)
+    from portal.billing.service import plan_of, trial_available
+
+    app.jinja_env.globals.update(PREDICATES, plan_of=plan_of, trial_available=trial_available)
     app.jinja_env.globals["my_membership"] = lambda: membership_of(current_user)

@@ -89,6 +89,7 @@ def _seed_practice_team(users, *, now) -> None:
                 title=title,
                 specialty=specialty,
                 body=body,
+                search_text=f"{title} {specialty or ''}".lower(),
                 created_by_id=owner.id,
                 created_at=now,
                 updated_at=now,

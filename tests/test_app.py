@@ -90,7 +90,7 @@ def test_unknown_page_is_a_clear_404(client):
 def test_every_field_has_a_label(client):
     for path in ("/signup", "/login", "/password/forgot"):
         html = client.get(path).text
-        ids = re.findall(r'<input[^>]*\bid="([^"]+)"[^>]*>', html)
+        ids = re.findall(r'<input(?![^>]*type="hidden")[^>]*\bid="([^"]+)"[^>]*>', html)
         visible = [i for i in ids if f'id="{i}"' in html and "csrf" not in i and i != "next"]
         for field_id in visible:
             assert f'for="{field_id}"' in html, f"{path}: #{field_id} has no label"

@@ -373,3 +373,25 @@ def test_a_pro_team_is_shown_what_practice_adds(app, make_user, make_team):
     assert denied.status_code == 403
     with app.app_context():
         assert db.session.get(Team, world.team).plan == "pro"
+
+
+def test_search_finds_danish_letters_in_any_case(world):
+    create_template(world.client("admin"), title="Ørebetændelse", specialty="Øre-næse-hals")
+    member = world.client("member")
+    for query in ("øre", "ØRE", "Ørebet", "næse"):
+        found = member.get(f"/templates?q={query}", headers=HX)
+        assert "Ørebetændelse" in found.text, query
+
+
+def test_leaving_stops_sharing_so_rejoining_does_not_reexpose_notes(world):
+    world.set_sharing(True)
+    member = world.client("member")
+    session_id = new_session(member)
+    member.post(f"/sessions/{session_id}/share")
+    member.post("/settings/teams/leave")
+    with world.app.app_context():
+        assert db.session.get(ClinicalSession, session_id).shared_team_id is None
+        db.session.add(Membership(team_id=world.team, user_id=world.ids["member"], role="member"))
+        db.session.commit()
+    assert world.client("assistant").get(f"/sessions/{session_id}").status_code == 404
+    assert [e.action for e in world.audit("session.unshared")] == ["session.unshared"]

@@ -7,6 +7,7 @@ from portal.auth.forms import ChangePasswordForm, ProfileForm
 from portal.auth.views import start_session
 from portal.billing import service as billing
 from portal.extensions import db
+from portal.referrals import service as referrals
 
 bp = Blueprint("account", __name__, url_prefix="/settings/account")
 
@@ -19,6 +20,8 @@ def _page(profile=None, password=None, status=200):
         plan=billing.plan_of(current_user),
         trial_available=billing.trial_available(current_user),
         prices=billing.tier_prices,
+        affiliate=referrals.has_affiliate_link(current_user),
+        referrals=referrals.referrals_of(current_user),
     ), status
 
 

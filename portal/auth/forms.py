@@ -36,6 +36,7 @@ class SignupForm(FlaskForm):
         ],
     )
     password = PasswordField(_l("Password"), validators=[InputRequired(), NewPassword()])
+    ref = HiddenField()
 
 
 class LoginForm(FlaskForm):

@@ -18,6 +18,7 @@ from portal.clock import utcnow
 from portal.extensions import db, limiter, login_manager
 from portal.htmx import is_htmx
 from portal.outbox.service import queue_email
+from portal.referrals.service import record_signup as record_referral
 
 bp = Blueprint("auth", __name__)
 
@@ -56,7 +57,7 @@ signup_limit = limiter.shared_limit(
 @bp.route("/signup", methods=["GET", "POST"])
 @signup_limit
 def signup():
-    form = SignupForm()
+    form = SignupForm(ref=request.args.get("ref", ""))
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("auth/signup.html", form=form), status
@@ -81,6 +82,7 @@ def signup():
             locale=session.get("locale") or _request_locale(),
             now=now,
         )
+        record_referral(user, form.ref.data, now=now)
         send_verification(user, now=now)
     db.session.commit()
     return render_template("auth/check_inbox.html", email=service.normalize_email(form.email.data))

@@ -17,7 +17,6 @@ from portal.billing.models import Subscription
 from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.invitations import service as invitations
 from portal.outbox.service import enqueue, handler, queue_email
 from portal.teams import service as teams
 from portal.teams.models import Membership, Team
@@ -146,12 +145,3 @@ def cancel_joiner_subscription(payload: dict, key: str) -> None:
         refunded=refunded,
         link=url_for("teams.show", _external=True),
     )
-
-
-def init_app(app) -> None:
-    from portal.clinical_sessions import service as sessions
-    from portal.team_templates import service as templates
-
-    teams.SEAT_HOOKS[:] = [on_seats_changed]
-    teams.DELETE_HOOKS[:] = [on_team_deleted, templates.on_team_deleted, sessions.on_team_deleted]
-    invitations.JOIN_HOOKS[:] = [on_joined]

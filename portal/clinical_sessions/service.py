@@ -127,6 +127,18 @@ def set_sharing(me: Membership, enabled: bool, *, now: datetime) -> None:
         )
 
 
+def on_member_left(team_id: int, user: User, *, now: datetime) -> None:
+    """Someone who leaves stops sharing: rejoining later must not re-expose their notes."""
+    for session in db.session.scalars(
+        select(ClinicalSession).where(
+            ClinicalSession.owner_id == user.id, ClinicalSession.shared_team_id == team_id
+        )
+    ):
+        session.shared_team_id = None
+        session.shared_at = None
+        audit.record(team_id, "session.unshared", actor=user, now=now, target=session.title)
+
+
 def on_team_deleted(team_id: int, subscription, *, now: datetime) -> None:
     db.session.execute(
         update(ClinicalSession)

@@ -17,6 +17,8 @@ class NoteTemplate(db.Model):
     title: Mapped[str] = mapped_column(String(120))
     specialty: Mapped[str | None] = mapped_column(String(80))
     body: Mapped[str] = mapped_column(Text)
+    # Title and specialty lower-cased in Python: SQLite's lower() knows only A-Z, not Æ, Ø, Å.
+    search_text: Mapped[str] = mapped_column(String(210), default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

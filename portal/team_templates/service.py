@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from portal import permissions
 from portal.audit import service as audit
@@ -27,12 +27,7 @@ def team_templates(me: Membership | None, query: str = "") -> list[NoteTemplate]
     words = query.strip().lower()
     if words:
         pattern = "%" + words.replace("\\", "").replace("%", "").replace("_", "") + "%"
-        statement = statement.where(
-            or_(
-                func.lower(NoteTemplate.title).like(pattern),
-                func.lower(NoteTemplate.specialty).like(pattern),
-            )
-        )
+        statement = statement.where(NoteTemplate.search_text.like(pattern))
     return db.session.scalars(statement.order_by(NoteTemplate.title).limit(200)).all()
 
 
@@ -86,6 +81,7 @@ def save_template(
     template.title = fields["title"]
     template.specialty = fields.get("specialty") or None
     template.body = fields["body"]
+    template.search_text = searchable(template)
     template.updated_at = now
     db.session.flush()
     if template.team_id:
@@ -103,6 +99,10 @@ def delete_template(user: User, me: Membership | None, template: NoteTemplate, *
     db.session.delete(template)
 
 
+def searchable(template: NoteTemplate) -> str:
+    return f"{template.title} {template.specialty or ''}".lower()
+
+
 def copy_to_personal(user: User, template: NoteTemplate, *, now: datetime) -> NoteTemplate:
     """A personal copy: it no longer follows the original."""
     copy = NoteTemplate(
@@ -111,6 +111,7 @@ def copy_to_personal(user: User, template: NoteTemplate, *, now: datetime) -> No
         title=template.title,
         specialty=template.specialty,
         body=template.body,
+        search_text=template.search_text,
         created_at=now,
         updated_at=now,
     )

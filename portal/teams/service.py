@@ -200,6 +200,7 @@ def remove_member(me: Membership, membership_id: int, *, now: datetime) -> User:
     was_paid = target.is_paid_seat
     db.session.delete(target)
     audit.record(team.id, "member.removed", actor=me.user, now=now, target=user.name)
+    _member_left(team.id, user, now=now)
     if was_paid:
         seats_changed(team, now=now)
     return user
@@ -216,6 +217,7 @@ def leave_team(me: Membership, *, now: datetime) -> None:
     was_paid = current.is_paid_seat
     db.session.delete(current)
     audit.record(team.id, "member.left", actor=current.user, now=now, target=current.user.name)
+    _member_left(team.id, current.user, now=now)
     if was_paid:
         seats_changed(team, now=now)
 
@@ -240,6 +242,13 @@ def delete_team(me: Membership, *, now: datetime) -> None:
 
 # Billing registers "the owner keeps the subscription at one seat" here.
 DELETE_HOOKS: list = []
+# Features that give members access through the team register here (sessions stop being shared).
+LEFT_HOOKS: list = []
+
+
+def _member_left(team_id: int, user: User, *, now: datetime) -> None:
+    for hook in LEFT_HOOKS:
+        hook(team_id, user, now=now)
 
 
 def set_managed(team: Team, contact: str | None, *, now: datetime) -> None:

@@ -394,5 +394,5 @@ def init_app(app) -> None:
         period_total=billing.period_total,
         audit_text=audit.describe,
         invitation_days_left=invitations.days_left,
-        contact_url=lambda: "mailto:" + app.config["SALES_EMAIL"],
+        contact_url=lambda: url_for("sales.contact"),
     )

@@ -1,0 +1,40 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
+
+from portal.auth.forms import strip
+
+
+class ContactForm(FlaskForm):
+    name = StringField(
+        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
+    )
+    email = EmailField(
+        _l("Work email"),
+        filters=[strip],
+        validators=[
+            DataRequired(),
+            Email(_l("Enter an email address like name@clinic.dk.")),
+            Length(max=254),
+        ],
+    )
+    clinic = StringField(
+        _l("Clinic"), filters=[strip], validators=[DataRequired(), Length(max=160)]
+    )
+    clinicians = IntegerField(
+        _l("Number of clinicians"),
+        validators=[
+            InputRequired(_l("Enter a number, for example 12.")),
+            NumberRange(min=1, max=100000, message=_l("Enter a number from 1 upwards.")),
+        ],
+    )
+    country = StringField(
+        _l("Country"),
+        filters=[strip],
+        default="Danmark",
+        validators=[DataRequired(), Length(max=80)],
+    )
+    message = TextAreaField(
+        _l("Message (optional)"), filters=[strip], validators=[Length(max=5000)]
+    )
