@@ -115,7 +115,11 @@ def _page(me, *, plan_form=None, details_form=None, status=200):
         overview = service.team_overview(team)
     except BillingUnavailableError:
         overview = None
-    details = overview["customer"] if overview else {}
+    # Stripe's stored details, with Denmark as the country until one is set.
+    details = {
+        "country": "DK",
+        **{k: v for k, v in (overview or {}).get("customer", {}).items() if v},
+    }
     members = team_members(team)
     return render_template(
         "billing/team.html",

@@ -295,6 +295,7 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
         db.session.rollback()
         raise AlreadyInTeamError() from None
     membership.team = team
+    permissions.forget_membership(user)
     if user.email_verified_at is None:
         user.email_verified_at = now  # the link was delivered to this address
     audit.record(

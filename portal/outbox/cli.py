@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def worker_command(once: bool, interval: float) -> None:
     """Carry out outbox rows (emails, Stripe calls) with retries and back-off."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     base_url = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
     last_reconcile = 0.0
     while True:

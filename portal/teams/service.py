@@ -143,6 +143,7 @@ def create_team(owner: User, name: str, *, now: datetime) -> Team:
         raise ConflictError(
             _("You already belong to a team. Leave it before creating another.")
         ) from None
+    permissions.forget_membership(owner)  # it was read (as none) a moment ago
     audit.record(team.id, "team.created", actor=owner, now=now, target=team.name)
     seats_changed(team, now=now)
     return team
