@@ -135,6 +135,20 @@ def _page(me, *, plan_form=None, details_form=None, status=200):
     ), status
 
 
+def _billing_owner():
+    """Only the owner changes billing: the payment is theirs."""
+    me = _billing_admin()
+    if not permissions.can_change_billing(me, me.team):
+        abort(403)
+    return me
+
+
+def _unavailable():
+    db.session.rollback()
+    flash(_("Billing is unavailable right now. Nothing was changed; try again shortly."), "error")
+    return redirect(url_for("billing.team"), 303)
+
+
 @bp.get("/settings/teams/billing")
 @login_required
 def team():
@@ -144,9 +158,7 @@ def team():
 @bp.post("/settings/teams/billing/plan")
 @login_required
 def change_plan():
-    me = _billing_admin()
-    if not permissions.can_change_billing(me, me.team):
-        abort(403)
+    me = _billing_owner()
     form = PlanForm()
     if not form.validate_on_submit():
         return _page(me, plan_form=form, status=422)
@@ -159,11 +171,7 @@ def change_plan():
         form.plan.errors.append(str(error))
         return _page(me, plan_form=form, status=409)
     except BillingUnavailableError:
-        db.session.rollback()
-        flash(
-            _("Billing is unavailable right now. Nothing was changed; try again shortly."), "error"
-        )
-        return redirect(url_for("billing.team"), 303)
+        return _unavailable()
     db.session.commit()
     flash(
         _(
@@ -179,9 +187,7 @@ def change_plan():
 @bp.post("/settings/teams/billing/details")
 @login_required
 def update_details():
-    me = _billing_admin()
-    if not permissions.can_change_billing(me, me.team):
-        abort(403)
+    me = _billing_owner()
     form = InvoiceDetailsForm()
     if not form.validate_on_submit():
         return _page(me, details_form=form, status=422)
@@ -192,11 +198,7 @@ def update_details():
         form.vat.errors.append(_("Stripe does not accept this VAT number. Check it and try again."))
         return _page(me, details_form=form, status=422)
     except BillingUnavailableError:
-        db.session.rollback()
-        flash(
-            _("Billing is unavailable right now. Nothing was changed; try again shortly."), "error"
-        )
-        return redirect(url_for("billing.team"), 303)
+        return _unavailable()
     db.session.commit()
     flash(_("Invoice details saved. They appear on the next invoice."), "success")
     return redirect(url_for("billing.team"), 303)
