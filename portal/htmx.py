@@ -14,18 +14,6 @@ def is_htmx() -> bool:
     )
 
 
-def render(page: str, partial: str, status: int = 200, **context) -> Response:
-    """Render the partial for htmx and the whole page otherwise."""
-    return make_response(render_template(partial if is_htmx() else page, **context), status)
-
-
-def redirect_or_partial(location: str, partial: str, **context) -> Response:
-    """After a successful POST: the fresh partial for htmx, 303 back for a plain form."""
-    if is_htmx():
-        return make_response(render_template(partial, **context))
-    return redirect(location, 303)
-
-
 def hx_redirect(location: str) -> Response:
     """Leave the page: HX-Redirect on a 200 for htmx, a 303 otherwise."""
     if is_htmx():
@@ -33,11 +21,6 @@ def hx_redirect(location: str) -> Response:
         response.headers["HX-Redirect"] = location
         return response
     return redirect(location, 303)
-
-
-def add_vary(response: Response) -> Response:
-    response.vary.add("HX-Request")
-    return response
 
 
 def announce(response: Response, message: str) -> Response:

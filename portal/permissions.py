@@ -63,10 +63,6 @@ def is_owner(me: Membership | None) -> bool:
     return me is not None and me.user_id == me.team.owner_id
 
 
-def can_see_members(me: Membership | None, team: Team) -> bool:
-    return me is not None and me.team_id == team.id
-
-
 def can_manage_team(me: Membership | None, team: Team) -> bool:
     """Rename, set the language, resend and revoke, change roles, remove members."""
     return is_admin(me) and me.team_id == team.id

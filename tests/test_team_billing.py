@@ -67,6 +67,26 @@ class Clinic:
         with self.app.app_context():
             return db.session.get(Team, self.team).subscription.quantity
 
+    def renew_with_card(self, number):
+        """Make `number` the team's card, then have Stripe invoice the next period now."""
+        with self.app.app_context():
+            customer = db.session.get(Team, self.team).subscription.stripe_customer_id
+        card = self.stripe.post(
+            "/v1/payment_methods",
+            {
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2034",
+                "card[cvc]": "123",
+            },
+        )
+        self.stripe.post(f"/v1/payment_methods/{card['id']}/attach", {"customer": customer})
+        self.stripe.post(
+            f"/v1/customers/{customer}", {"invoice_settings[default_payment_method]": card["id"]}
+        )
+        self.stripe.post(f"/_config/subscriptions/{self.subscription_id}/renew")
+
     def membership(self, user_id):
         with self.app.app_context():
             return db.session.query(Membership).filter_by(user_id=user_id).one().id
@@ -331,23 +351,7 @@ def set_state(clinic, deliver_events, **state):
 
 def test_past_due_shows_a_banner_to_admins_and_emails_the_owner(clinic, deliver_events, outbox):
     member = clinic.invite_and_accept("member@clinic.example")
-    with clinic.app.app_context():
-        customer = db.session.get(Team, clinic.team).subscription.stripe_customer_id
-    card = clinic.stripe.post(
-        "/v1/payment_methods",
-        {
-            "type": "card",
-            "card[number]": "4000000000000341",
-            "card[exp_month]": "12",
-            "card[exp_year]": "2034",
-            "card[cvc]": "123",
-        },
-    )
-    clinic.stripe.post(f"/v1/payment_methods/{card['id']}/attach", {"customer": customer})
-    clinic.stripe.post(
-        f"/v1/customers/{customer}", {"invoice_settings[default_payment_method]": card["id"]}
-    )
-    clinic.stripe.post(f"/_config/subscriptions/{clinic.subscription_id}/renew")
+    clinic.renew_with_card("4000000000000341")
     deliver_events()
     owner_page = clinic.as_user(clinic.owner).get("/settings/teams").text
     assert "The team's last payment failed" in owner_page
@@ -358,23 +362,7 @@ def test_past_due_shows_a_banner_to_admins_and_emails_the_owner(clinic, deliver_
 
 
 def test_a_card_that_needs_3d_secure_ends_in_action_required(clinic, deliver_events, outbox):
-    with clinic.app.app_context():
-        customer = db.session.get(Team, clinic.team).subscription.stripe_customer_id
-    card = clinic.stripe.post(
-        "/v1/payment_methods",
-        {
-            "type": "card",
-            "card[number]": "4000002500003155",
-            "card[exp_month]": "12",
-            "card[exp_year]": "2034",
-            "card[cvc]": "123",
-        },
-    )
-    clinic.stripe.post(f"/v1/payment_methods/{card['id']}/attach", {"customer": customer})
-    clinic.stripe.post(
-        f"/v1/customers/{customer}", {"invoice_settings[default_payment_method]": card["id"]}
-    )
-    clinic.stripe.post(f"/_config/subscriptions/{clinic.subscription_id}/renew")
+    clinic.renew_with_card("4000002500003155")
     deliver_events()
     page = clinic.as_user(clinic.owner).get("/settings/teams").text
     assert "confirm the team's last payment (3-D Secure)" in page
