@@ -22,19 +22,27 @@ class NewPassword:
             raise ValidationError(str(error)) from None
 
 
-class SignupForm(FlaskForm):
-    name = StringField(
+def name_field() -> StringField:
+    return StringField(
         _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
     )
-    email = EmailField(
+
+
+def work_email_field() -> EmailField:
+    return EmailField(
         _l("Work email"),
         filters=[strip],
         validators=[
-            InputRequired(),
+            DataRequired(),
             Email(_l("Enter an email address like name@clinic.dk.")),
             Length(max=254),
         ],
     )
+
+
+class SignupForm(FlaskForm):
+    name = name_field()
+    email = work_email_field()
     password = PasswordField(_l("Password"), validators=[InputRequired(), NewPassword()])
     ref = HiddenField()
 
@@ -58,9 +66,7 @@ class ResetPasswordForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(
-        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
-    )
+    name = name_field()
 
 
 class ChangePasswordForm(FlaskForm):

@@ -1,15 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms import PasswordField
+from wtforms.validators import InputRequired
 
-from portal.auth.forms import NewPassword, strip
+from portal.auth.forms import NewPassword, name_field
 
 
 class InvitationSignupForm(FlaskForm):
     """Sign-up from an invitation: the email comes from the invitation, never from the form."""
 
-    name = StringField(
-        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
-    )
+    name = name_field()
     password = PasswordField(_l("Choose a password"), validators=[InputRequired(), NewPassword()])

@@ -1,24 +1,14 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from portal.auth.forms import strip
+from portal.auth.forms import name_field, strip, work_email_field
 
 
 class ContactForm(FlaskForm):
-    name = StringField(
-        _l("Your name"), filters=[strip], validators=[DataRequired(), Length(max=120)]
-    )
-    email = EmailField(
-        _l("Work email"),
-        filters=[strip],
-        validators=[
-            DataRequired(),
-            Email(_l("Enter an email address like name@clinic.dk.")),
-            Length(max=254),
-        ],
-    )
+    name = name_field()
+    email = work_email_field()
     clinic = StringField(
         _l("Clinic"), filters=[strip], validators=[DataRequired(), Length(max=160)]
     )
