@@ -107,6 +107,10 @@ def register_hooks() -> None:
     invitations.JOIN_HOOKS[:] = [seats.on_joined]
 
 
+# The idle timeout counts from the last request, to the minute.
+SEEN_AT_RESOLUTION = 60
+
+
 def register_request_hooks(app: Flask) -> None:
     from portal.auth.service import return_path
     from portal.htmx import hx_redirect
@@ -125,7 +129,8 @@ def register_request_hooks(app: Flask) -> None:
             logout_user()
             session.clear()
             return hx_redirect(url_for("auth.login", next=return_path()))
-        session["seen_at"] = now
+        if now - seen_at >= SEEN_AT_RESOLUTION:  # not on every request: no new cookie each time
+            session["seen_at"] = now
         return None
 
     @app.after_request

@@ -1,11 +1,18 @@
 """Language choice and the formats used in pages and emails."""
 
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from babel import dates as babel_dates
 from flask import current_app, g, request, session
-from flask_babel import force_locale, format_currency, format_date, format_datetime, get_locale
+from flask_babel import (
+    force_locale,
+    format_currency,
+    get_locale,
+    get_timezone,
+    get_translations,
+)
 from flask_login import current_user
 
 from portal.extensions import babel
@@ -35,28 +42,76 @@ def money(minor_units: int | None, currency: str | None = None) -> str:
     return format_currency(Decimal(minor_units) / 100, currency)
 
 
-def cached_date(value, fmt: str = "medium") -> str:
-    """A date in the user's language and time zone, formatted once per hour value and request.
+def translations():
+    """Flask-Babel's catalogue for the current locale, looked up once per locale and request.
 
-    Long lists (members, invitations) repeat the same dates; time-zone offsets change only on
-    the hour, so the local date of a UTC time is the same for the whole UTC hour.
+    flask_babel.get_translations() finds the locale and the catalogue again on every call, which
+    adds up to a tenth of a page's time; force_locale() and refresh() replace the locale object,
+    so comparing it by identity notices both.
     """
-    if not value:
-        return ""
-    cache = g.setdefault("formatted_dates", {})
-    hour = (
-        value.replace(minute=0, second=0, microsecond=0) if isinstance(value, datetime) else value
-    )
-    key = (hour, fmt, str(get_locale()))
-    if key not in cache:
-        cache[key] = format_date(value, fmt)
-    return cache[key]
+    state = g.get("_flask_babel") if g else None
+    cached = getattr(state, "portal_translations", None)
+    if cached is not None and cached[0] is getattr(state, "babel_locale", None):
+        return cached[1]
+    result = get_translations()
+    state = g.get("_flask_babel") if g else None
+    if state is not None:
+        state.portal_translations = (state.babel_locale, result)
+    return result
+
+
+class Formats:
+    """Dates in the request's language and time zone, with Babel called directly.
+
+    Flask-Babel's format functions look the locale and time zone up again on every call, and
+    long lists (members, invitations) repeat the same dates: each local date is formatted once.
+    Stored datetimes are naive UTC.
+    """
+
+    def __init__(self):
+        self.translations = translations()
+        self.locale = get_locale()
+        self.timezone = get_timezone()
+        self._dates = {}
+
+    def local(self, value: datetime) -> datetime:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
+
+    def date(self, value, fmt: str = "medium") -> str:
+        if not value:
+            return ""
+        if isinstance(value, datetime):
+            value = self.local(value).date()
+        key = (value, fmt)
+        if key not in self._dates:
+            self._dates[key] = babel_dates.format_date(value, fmt, locale=self.locale)
+        return self._dates[key]
+
+    def datetime(self, value, fmt: str = "medium") -> str:
+        if not value:
+            return ""
+        return babel_dates.format_datetime(self.local(value), fmt, locale=self.locale)
+
+
+def formats() -> Formats:
+    """The request's Formats, made again when the language changes (force_locale)."""
+    current = g.get("portal_formats")
+    if current is None or current.translations is not translations():
+        current = g.portal_formats = Formats()
+    return current
 
 
 def init_app(app) -> None:
     babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(money=money, get_locale=get_locale)
     app.jinja_env.filters.update(
-        date=cached_date,
-        datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
+        date=lambda value, fmt="medium": formats().date(value, fmt),
+        datetime=lambda value, fmt="medium": formats().datetime(value, fmt),
     )

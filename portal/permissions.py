@@ -7,9 +7,8 @@ the request, so services and tests can call them too.
 from flask import Flask, g
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
-from portal.billing.models import Subscription
 from portal.extensions import db
 from portal.teams.models import Membership, Team
 
@@ -38,11 +37,14 @@ def load_user(user_id: str):
     ident, _, version = user_id.partition(":")
     if not ident.isdigit() or not version.isdigit():
         return None
+    # contains_eager fills membership.team.subscription from the same row: the identity map
+    # holds objects only weakly, so selecting them as separate columns would not keep them.
     row = db.session.execute(
-        select(User, Membership, Team, Subscription)
+        select(User, Membership)
         .outerjoin(Membership, Membership.user_id == User.id)
-        .outerjoin(Team, Team.id == Membership.team_id)
-        .outerjoin(Subscription, Subscription.id == Team.subscription_id)
+        .outerjoin(Membership.team)
+        .outerjoin(Team.subscription)
+        .options(contains_eager(Membership.team).contains_eager(Team.subscription))
         .where(User.id == int(ident))
     ).first()
     if row is None or row.User.session_version != int(version):

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
-from portal.extensions import db
+from portal.extensions import db, plain_rows
 
 PAGE_SIZE = 10
 # How each action reads on the team page; {target} is the email, name or value it concerns.
@@ -57,15 +57,27 @@ def record(
     return event
 
 
-def page_of(team_id: int, page: int) -> tuple[list[AuditEvent], bool]:
-    """One page of the log, newest first, and whether an older page exists."""
-    rows = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.team_id == team_id)
-        .order_by(AuditEvent.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
-    ).all()
+# One page of the log, newest first, one row more to tell whether an older page exists.
+PAGE = (
+    select(
+        AuditEvent.id,
+        AuditEvent.actor_id,
+        AuditEvent.actor_name,
+        AuditEvent.action,
+        AuditEvent.target,
+        AuditEvent.details,
+        AuditEvent.created_at,
+    )
+    .where(AuditEvent.team_id == bindparam("team_id"))
+    .order_by(AuditEvent.id.desc())
+    .offset(bindparam("offset"))
+    .limit(PAGE_SIZE + 1)
+)
+
+
+def page_of(team_id: int, page: int) -> tuple[list, bool]:
+    """One page of the log as plain rows, newest first, and whether an older page exists."""
+    rows = plain_rows(PAGE, team_id=team_id, offset=(page - 1) * PAGE_SIZE)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 

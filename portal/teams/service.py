@@ -4,14 +4,14 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
 from portal.billing.service import own_subscription
-from portal.extensions import db
+from portal.extensions import db, plain_rows
 from portal.teams.models import ROLES, Membership, Team
 
 NAME_MAX = 80
@@ -78,25 +78,32 @@ class MemberRow(NamedTuple):
         return self.role != "assistant"
 
 
+# Owner first, then by name. Built once; run with plain_rows (the list may be long).
+MEMBERS = (
+    select(
+        Membership.id,
+        Membership.team_id,
+        Membership.user_id,
+        Membership.role,
+        Membership.created_at,
+        User.name,
+        User.email,
+    )
+    .join(User, User.id == Membership.user_id)
+    .join(Team, Team.id == Membership.team_id)
+    .where(Membership.team_id == bindparam("team_id"))
+    .order_by(Membership.user_id != Team.owner_id, func.lower(User.name), Membership.id)
+)
+ONE_MEMBER = MEMBERS.where(Membership.id == bindparam("only"))
+
+
 def members_of(team: Team, *, only: int | None = None) -> list[MemberRow]:
     """The team's members (or the one with id `only`), owner first, then by name."""
-    query = (
-        select(
-            Membership.id,
-            Membership.team_id,
-            Membership.user_id,
-            Membership.role,
-            Membership.created_at,
-            User.name,
-            User.email,
-        )
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.team_id == team.id)
-        .order_by((Membership.user_id != team.owner_id), func.lower(User.name), Membership.id)
-    )
-    if only is not None:
-        query = query.where(Membership.id == only)
-    return [MemberRow(*row) for row in db.session.execute(query)]
+    if only is None:
+        rows = plain_rows(MEMBERS, team_id=team.id)
+    else:
+        rows = plain_rows(ONE_MEMBER, team_id=team.id, only=only)
+    return [MemberRow(*row) for row in rows]
 
 
 def find_member(team: Team, membership_id: int) -> Membership:
