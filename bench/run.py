@@ -132,7 +132,8 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
                             "team_id": team.id,
                             "user_id": uid,
                             "role": roles[i % 5],
-                            "created_at": now,
+                            # Joined over the past years: dates differ, as in a real team.
+                            "created_at": now - timedelta(hours=29 * (i + 1)),
                         }
                         for i, uid in enumerate(ids)
                     ],
@@ -147,9 +148,9 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
                         "token_hash": f"{size:08d}{n:056d}",
                         "status": "pending",
                         "invited_by_id": owner.id,
-                        "created_at": now,
-                        "sent_at": now,
-                        "expires_at": now + timedelta(days=30),
+                        "created_at": now - timedelta(hours=n % 700),
+                        "sent_at": now - timedelta(hours=n % 700),
+                        "expires_at": now - timedelta(hours=n % 700) + timedelta(days=30),
                     }
                     for n in range(max(3, size // 10))
                 ],
@@ -164,13 +165,19 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
                         "action": "invitation.sent",
                         "target": f"p{n}@bench.example",
                         "details": {},
-                        "created_at": now,
+                        "created_at": now - timedelta(minutes=37 * n),
                     }
                     for n in range(2 * size)
                 ],
             )
             db.session.commit()
             teams[size] = (team.id, owner.email)
+    # Fresh statistics, as autovacuum would have after a while: both pages' plans depend on them.
+    if url.startswith("postgresql"):
+        engine = create_engine("postgresql+psycopg://" + url.split("://", 1)[1])
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+        engine.dispose()
     # Outside the seeding app context, so each request gets its own (as under gunicorn).
     statements = {size: count_statements(app, email) for size, (_, email) in teams.items()}
     return teams, statements

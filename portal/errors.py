@@ -1,12 +1,12 @@
 """Error pages: a clear page in the user's language, never a stack trace."""
 
 from flask import make_response, render_template
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.extensions import db
 from portal.htmx import is_htmx
+from portal.i18n import gettext as _
 from portal.teams.service import NotAllowedError, NotFoundError, TeamError
 
 

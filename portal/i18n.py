@@ -1,8 +1,10 @@
 """Language choice and the formats used in pages and emails."""
 
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from flask import current_app, g, request, session
@@ -13,7 +15,9 @@ from flask_babel import (
     get_timezone,
     get_translations,
 )
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from portal.extensions import babel
 
@@ -60,19 +64,36 @@ def translations():
     return result
 
 
+def gettext(string: str, **variables) -> str:
+    """flask_babel.gettext, with the catalogue from translations()."""
+    text = translations().ugettext(string)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """flask_babel.ngettext, with the catalogue from translations()."""
+    variables.setdefault("num", num)
+    return translations().ungettext(singular, plural, num) % variables
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """For labels defined at import time: translated when shown."""
+    return LazyString(gettext, string, **variables)
+
+
 class Formats:
     """Dates in the request's language and time zone, with Babel called directly.
 
     Flask-Babel's format functions look the locale and time zone up again on every call, and
-    long lists (members, invitations) repeat the same dates: each local date is formatted once.
-    Stored datetimes are naive UTC.
+    long lists (members, invitations) show many dates: each local date is formatted once per
+    process and language. Stored datetimes are naive UTC.
     """
 
     def __init__(self):
         self.translations = translations()
         self.locale = get_locale()
-        self.timezone = get_timezone()
-        self._dates = {}
+        # zoneinfo converts several times faster than Flask-Babel's pytz zone.
+        self.timezone = ZoneInfo(get_timezone().zone)
 
     def local(self, value: datetime) -> datetime:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
@@ -82,15 +103,23 @@ class Formats:
             return ""
         if isinstance(value, datetime):
             value = self.local(value).date()
-        key = (value, fmt)
-        if key not in self._dates:
-            self._dates[key] = babel_dates.format_date(value, fmt, locale=self.locale)
-        return self._dates[key]
+        return _format_date(value, fmt, self.locale)
 
     def datetime(self, value, fmt: str = "medium") -> str:
         if not value:
             return ""
-        return babel_dates.format_datetime(self.local(value), fmt, locale=self.locale)
+        return _format_datetime(self.local(value), fmt, self.locale)
+
+
+@lru_cache(maxsize=8192)
+def _format_date(value: date, fmt: str, locale) -> Markup:
+    """Escaped once here, so long lists can print it as it is."""
+    return escape(babel_dates.format_date(value, fmt, locale=locale))
+
+
+@lru_cache(maxsize=4096)
+def _format_datetime(value: datetime, fmt: str, locale) -> Markup:
+    return escape(babel_dates.format_datetime(value, fmt, locale=locale))
 
 
 def formats() -> Formats:

@@ -1,5 +1,4 @@
 from flask import Blueprint, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth import service as auth_service
@@ -7,6 +6,7 @@ from portal.auth.forms import ChangePasswordForm, ProfileForm
 from portal.auth.views import start_session
 from portal.billing import service as billing
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.referrals import service as referrals
 
 bp = Blueprint("account", __name__, url_prefix="/settings/account")

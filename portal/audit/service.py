@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.extensions import db, plain_rows
+from portal.i18n import lazy_gettext as _l
 
 PAGE_SIZE = 10
 # How each action reads on the team page; {target} is the email, name or value it concerns.
@@ -85,7 +85,7 @@ def describe(event: AuditEvent) -> str:
     from portal.teams.forms import ROLE_LABELS
 
     text = ACTIONS.get(event.action)
-    if not text:
+    if text is None:
         return event.action
     roles = {
         k: str(ROLE_LABELS.get(v, v)).lower()

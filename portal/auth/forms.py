@@ -1,9 +1,9 @@
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from portal.auth.service import PasswordPolicyError, check_password_policy
+from portal.i18n import lazy_gettext as _l
 
 
 def strip(value):

@@ -8,12 +8,12 @@ from urllib.parse import urlsplit
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal.auth.models import User
 from portal.extensions import db
+from portal.i18n import gettext as _
 
 VERIFY_MAX_AGE = 7 * 24 * 3600
 RESET_MAX_AGE = 3600

@@ -9,7 +9,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import service
@@ -17,6 +16,7 @@ from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, 
 from portal.clock import utcnow
 from portal.extensions import db, limiter, login_manager
 from portal.htmx import is_htmx
+from portal.i18n import gettext as _
 from portal.outbox.service import queue_email
 from portal.referrals.service import record_signup as record_referral
 

@@ -1,12 +1,12 @@
 import re
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.auth.forms import strip
+from portal.i18n import lazy_gettext as _l
 
 INTERVAL_LABELS = {"month": _l("Monthly"), "year": _l("Annual")}
 PLAN_CHOICES = [SelectChoice("pro", "Pro"), SelectChoice("practice", "Practice")]

@@ -408,7 +408,7 @@ def change_team_plan(team, *, plan: str, interval: str, actor: User, now: dateti
         )
     )
     if plan == "pro" and has_assistants:
-        from flask_babel import gettext as _
+        from portal.i18n import gettext as _
 
         raise BillingRuleError(
             _(

@@ -1,7 +1,6 @@
 import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import permissions
@@ -16,6 +15,7 @@ from portal.billing.stripe_gateway import (
 from portal.clock import utcnow
 from portal.extensions import csrf, db
 from portal.htmx import hx_redirect
+from portal.i18n import gettext as _
 from portal.teams.service import members_of as team_members
 
 bp = Blueprint("billing", __name__)

@@ -8,7 +8,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import permissions
@@ -17,6 +16,7 @@ from portal.clinical_sessions.forms import SessionForm
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.htmx import is_htmx, notify
+from portal.i18n import gettext as _
 from portal.team_templates import service as templates
 
 bp = Blueprint("clinical_sessions", __name__, url_prefix="/sessions")

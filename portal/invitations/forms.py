@@ -1,9 +1,9 @@
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import InputRequired
 
 from portal.auth.forms import NewPassword, name_field
+from portal.i18n import lazy_gettext as _l
 
 
 class InvitationSignupForm(FlaskForm):

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +17,7 @@ from portal.audit import service as audit
 from portal.auth import service as auth
 from portal.auth.models import User
 from portal.extensions import db, plain_rows
+from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
 from portal.outbox.service import EMAIL_GUARDS, queue_email
 from portal.teams.models import Membership, Team

@@ -1,5 +1,4 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import permissions
@@ -8,6 +7,7 @@ from portal.auth.views import signup_limit, start_session
 from portal.billing import service as billing
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.invitations import service
 from portal.invitations.forms import InvitationSignupForm
 from portal.teams.service import ConflictError

@@ -1,9 +1,9 @@
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from portal.auth.forms import name_field, strip, work_email_field
+from portal.i18n import lazy_gettext as _l
 
 
 class ContactForm(FlaskForm):

@@ -1,9 +1,9 @@
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.auth.forms import strip
+from portal.i18n import lazy_gettext as _l
 
 
 class TemplateForm(FlaskForm):

@@ -1,11 +1,11 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import permissions
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.htmx import is_htmx
+from portal.i18n import gettext as _
 from portal.team_templates import service
 from portal.team_templates.forms import TemplateForm
 

@@ -1,11 +1,11 @@
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal.auth.forms import strip
+from portal.i18n import lazy_gettext as _l
 
 ROLE_LABELS = {
     "member": _l("Member"),

@@ -3,7 +3,6 @@
 from datetime import datetime
 from typing import NamedTuple
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,6 +11,7 @@ from portal.audit import service as audit
 from portal.auth.models import User
 from portal.billing.service import own_subscription
 from portal.extensions import db, plain_rows
+from portal.i18n import gettext as _
 from portal.teams.models import ROLES, Membership, Team
 
 NAME_MAX = 80

@@ -9,9 +9,8 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 
 from portal import permissions
 from portal.audit import service as audit
@@ -20,6 +19,8 @@ from portal.billing import service as billing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
 from portal.htmx import announce, is_htmx, notify
+from portal.i18n import formats, ngettext
+from portal.i18n import gettext as _
 from portal.invitations import service as invitations
 from portal.teams import service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
@@ -47,23 +48,22 @@ def team_context(me, **extra) -> dict:
     team = me.team
     members = service.members_of(team)
     events, has_older = audit.page_of(team.id, 1)
+    now = utcnow()
+    paid_seats = sum(m.is_paid_seat for m in members)
     return {
         "me": me,
         "team": team,
-        "members": members,
-        "paid_seats": sum(m.is_paid_seat for m in members),
-        "invitations": invitations.pending_invitations(team),
+        "member_count": len(members),
+        "paid_seats": paid_seats,
+        "large_team": paid_seats >= current_app.config["LARGE_TEAM_SEATS"],
+        **member_table(me, team, members),
+        **invitation_table(me, team, invitations.pending_invitations(team), now),
         "audit_events": events,
         "audit_page": 1,
         "audit_has_older": has_older,
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         "settings_form": TeamSettingsForm(formdata=None, name=team.name, locale=team.locale),
-        "now": utcnow(),
-        "kit": member_row_kit(me, team),
-        "invitation_kit": invitation_row_kit(me, team),
-        "large_team": sum(m.is_paid_seat for m in members)
-        >= current_app.config["LARGE_TEAM_SEATS"],
         **extra,
     }
 
@@ -82,33 +82,68 @@ def reply(me, message: str, *templates: str, **extra):
     return notify(current_app.make_response(html), message)
 
 
-def member_row_kit(me, team) -> dict:
-    """What every member row shares, worked out once per request instead of once per row."""
-    from portal.teams.forms import ROLE_LABELS
-
+def member_table(me, team, members) -> dict:
+    """The members table as plain values, worked out in one pass. A team may list 1,000s of
+    members: a Jinja loop over ready values renders several times faster than one calling
+    filters, lookups and predicates in every row (docs/performance.md). _member_rows.html
+    escapes names and emails; everything else is escaped here (dates by formats().date)."""
+    labels = {role: escape(label) for role, label in ROLE_LABELS.items()}
+    seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
+    date = formats().date
     return {
-        "manage": permissions.can_manage_team(me, team),
-        "base": url_for("teams.show") + "/members/",
-        "csrf": generate_csrf(),
-        "labels": {role: str(label) for role, label in ROLE_LABELS.items()},
-        "owner": _("Owner"),
-        "you": _("you"),
-        "edit": _("Change role or remove"),
-        "paid": _("Paid"),
-        "free": _("Free"),
+        "member_rows": [
+            (
+                m.id,
+                m.name,
+                m.email,
+                labels[m.role],
+                date(m.created_at),
+                seats[m.role],
+                m.user_id,
+                permissions.can_change_role(me, m),
+            )
+            for m in members
+        ],
+        "kit": {
+            "manage": permissions.can_manage_team(me, team),
+            "base": escape(url_for("teams.show") + "/members/"),
+            "owner_id": team.owner_id,
+            "me_id": me.user_id,
+            "owner": escape(_("Owner")),
+            "you": escape(_("you")),
+            "edit": escape(_("Change role or remove")),
+        },
     }
 
 
-def invitation_row_kit(me, team) -> dict:
-    from markupsafe import Markup, escape
-
+def invitation_table(me, team, pending, now) -> dict:
+    """The pending invitations as plain values, like member_table()."""
+    labels = {role: str(label) for role, label in ROLE_LABELS.items()}
+    date = formats().date
+    expired = _("Expired")
+    days_texts = {}
+    rows = []
+    for i in pending:
+        if i.expires_at <= now:
+            status = expired
+        else:
+            days = invitations.days_left(i, now)
+            if days not in days_texts:
+                days_texts[days] = ngettext("%(num)d day left", "%(num)d days left", days)
+            status = days_texts[days]
+        rows.append((i.id, i.email, labels[i.role], i.invited_by or "–", date(i.sent_at), status))
     return {
-        "can_resend": permissions.can_invite(me, team),
-        "base": url_for("teams.show") + "/invitations/",
-        "expired": _("Expired"),
-        "resend": _("Resend"),
-        "revoke": _("Revoke"),
-        "confirm": Markup(escape(_("Revoke the invitation to %(email)s? The link stops working."))),
+        "invitation_rows": rows,
+        "invitation_kit": {
+            "can_resend": permissions.can_invite(me, team),
+            "base": url_for("teams.show") + "/invitations/",
+            "expired": expired,
+            "resend": _("Resend"),
+            "revoke": _("Revoke"),
+            "confirm": Markup(
+                escape(_("Revoke the invitation to %(email)s? The link stops working."))
+            ),
+        },
     }
 
 
@@ -270,7 +305,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
-        rows=service.members_of(me.team, only=member.id),
+        **member_table(me, me.team, service.members_of(me.team, only=member.id)),
     )
 
 
@@ -287,8 +322,7 @@ def member(membership_id):
             "teams/_member_rows.html",
             me=me,
             team=me.team,
-            rows=service.members_of(me.team, only=member.id),
-            kit=member_row_kit(me, me.team),
+            **member_table(me, me.team, service.members_of(me.team, only=member.id)),
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
     return render_template(template, member=member, me=me, team=me.team)
@@ -393,6 +427,5 @@ def init_app(app) -> None:
         role_label=lambda role: ROLE_LABELS[role],
         period_total=billing.period_total,
         audit_text=audit.describe,
-        invitation_days_left=invitations.days_left,
         contact_url=lambda: url_for("sales.contact"),
     )
