@@ -37,7 +37,7 @@ format: $(INSTALLED)
 
 translations: $(INSTALLED)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o portal/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i portal/translations/messages.pot -d portal/translations --omit-header --width 100 --ignore-obsolete --no-fuzzy-matching
+	$(VENV)/bin/pybabel update -i portal/translations/messages.pot -d portal/translations --width 100 --ignore-obsolete --no-fuzzy-matching
 	$(VENV)/bin/pybabel compile -d portal/translations
 
 bench: $(INSTALLED)

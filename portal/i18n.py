@@ -85,8 +85,8 @@ class Formats:
     """Dates in the request's language and time zone, with Babel called directly.
 
     Flask-Babel's format functions look the locale and time zone up again on every call, and
-    long lists (members, invitations) show many dates: each local date is formatted once per
-    process and language. Stored datetimes are naive UTC.
+    long lists (members, invitations) show many dates: each stored value is formatted once per
+    process, language and time zone. Stored datetimes are naive UTC.
     """
 
     def __init__(self):
@@ -99,11 +99,7 @@ class Formats:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
 
     def date(self, value, fmt: str = "medium") -> str:
-        if not value:
-            return ""
-        if isinstance(value, datetime):
-            value = self.local(value).date()
-        return _format_date(value, fmt, self.locale)
+        return _format_date(value, fmt, self.locale, self.timezone) if value else ""
 
     def datetime(self, value, fmt: str = "medium") -> str:
         if not value:
@@ -111,9 +107,11 @@ class Formats:
         return _format_datetime(self.local(value), fmt, self.locale)
 
 
-@lru_cache(maxsize=8192)
-def _format_date(value: date, fmt: str, locale) -> Markup:
+@lru_cache(maxsize=16384)
+def _format_date(value: date | datetime, fmt: str, locale, timezone) -> Markup:
     """Escaped once here, so long lists can print it as it is."""
+    if isinstance(value, datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone).date()
     return escape(babel_dates.format_date(value, fmt, locale=locale))
 
 

@@ -4,9 +4,11 @@ Every predicate takes the acting user's membership (or None) and what it acts on
 the request, so services and tests can call them too.
 """
 
+from functools import cache
+
 from flask import Flask, g
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.extensions import db
@@ -27,26 +29,32 @@ def membership_of(user) -> Membership | None:
     return cache[user.id]
 
 
-def load_user(user_id: str):
-    """Flask-Login's loader: the user and their membership (team, subscription) in one query.
-
-    The id carries the session version, so sessions ended by logout or a password change fail.
-    """
+@cache
+def _user_query():
+    """Built once: building the statement costs as much as running it."""
     from portal.auth.models import User
 
-    ident, _, version = user_id.partition(":")
-    if not ident.isdigit() or not version.isdigit():
-        return None
     # contains_eager fills membership.team.subscription from the same row: the identity map
     # holds objects only weakly, so selecting them as separate columns would not keep them.
-    row = db.session.execute(
+    return (
         select(User, Membership)
         .outerjoin(Membership, Membership.user_id == User.id)
         .outerjoin(Membership.team)
         .outerjoin(Team.subscription)
         .options(contains_eager(Membership.team).contains_eager(Team.subscription))
-        .where(User.id == int(ident))
-    ).first()
+        .where(User.id == bindparam("user_id"))
+    )
+
+
+def load_user(user_id: str):
+    """Flask-Login's loader: the user and their membership (team, subscription) in one query.
+
+    The id carries the session version, so sessions ended by logout or a password change fail.
+    """
+    ident, _, version = user_id.partition(":")
+    if not ident.isdigit() or not version.isdigit():
+        return None
+    row = db.session.execute(_user_query(), {"user_id": int(ident)}).first()
     if row is None or row.User.session_version != int(version):
         return None
     g.setdefault("memberships", {})[row.User.id] = row.Membership

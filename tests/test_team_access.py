@@ -130,6 +130,12 @@ ENDPOINTS = [
     ),
     (
         "GET",
+        "/settings/teams/settings",
+        None,
+        {"owner": 200, "admin": 200, "member": 403, "no_team": 403, "anonymous": 302},
+    ),
+    (
+        "GET",
         "/settings/teams/audit",
         None,
         {"owner": 200, "admin": 200, "member": 403, "no_team": 403, "anonymous": 302},

@@ -271,6 +271,40 @@ def test_admin_renames_the_team_and_sets_its_language(client, app, make_user, ma
     fragment(bad, "team-settings")
 
 
+def test_team_settings_open_from_the_team_page_with_and_without_javascript(
+    client, app, make_user, make_team, login
+):
+    owner = make_user()
+    team = make_team(owner, name="Klinik Nord")
+    login(owner)
+    page = client.get("/settings/teams")
+    # The team page shows the name and language with a link to change them, not the form.
+    assert 'id="team-settings"' in page.text and 'name="name"' not in page.text
+    assert 'href="/settings/teams/settings"' in page.text
+    editor = client.get("/settings/teams/settings", headers=HX)
+    assert editor.status_code == 200
+    fragment(editor, "team-settings")
+    assert 'value="Klinik Nord"' in editor.text
+    full = client.get("/settings/teams/settings")
+    assert full.status_code == 200 and "<html" in full.text and 'name="name"' in full.text
+    # Without JavaScript a mistake comes back on the full page, next to the field.
+    bad = client.post("/settings/teams/settings", data={"name": " ", "locale": "da"})
+    assert bad.status_code == 422 and "<html" in bad.text
+    assert 'id="name-error"' in bad.text
+    saved = client.post("/settings/teams/settings", data={"name": "Klinik Syd", "locale": "en"})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith("/settings/teams")
+    with app.app_context():
+        assert db.session.get(Team, team).name == "Klinik Syd"
+
+
+def test_members_cannot_open_the_team_settings(client, make_user, make_team, login):
+    owner, member = make_user(), make_user()
+    make_team(owner, members=[(member, "member")])
+    login(member)
+    assert client.get("/settings/teams/settings").status_code == 403
+    assert 'href="/settings/teams/settings"' not in client.get("/settings/teams").text
+
+
 def test_the_audit_log_is_newest_first_and_paginated(client, app, make_user, make_team, login):
     owner = make_user()
     team = make_team(owner)

@@ -63,7 +63,6 @@ def team_context(me, **extra) -> dict:
         "audit_has_older": has_older,
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
-        "settings_form": TeamSettingsForm(formdata=None, name=team.name, locale=team.locale),
         **extra,
     }
 
@@ -90,6 +89,7 @@ def member_table(me, team, members) -> dict:
     labels = {role: escape(label) for role, label in ROLE_LABELS.items()}
     seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
     date = formats().date
+    editor = url_for("teams.show") + "/members/"
     return {
         "member_rows": [
             (
@@ -100,13 +100,12 @@ def member_table(me, team, members) -> dict:
                 date(m.created_at),
                 seats[m.role],
                 m.user_id,
-                permissions.can_change_role(me, m),
+                f"{editor}{m.id}" if permissions.can_change_role(me, m) else None,
             )
             for m in members
         ],
         "kit": {
             "manage": permissions.can_manage_team(me, team),
-            "base": escape(url_for("teams.show") + "/members/"),
             "owner_id": team.owner_id,
             "me_id": me.user_id,
             "owner": escape(_("Owner")),
@@ -171,16 +170,27 @@ def create():
     return redirect(url_for("teams.show"), 303)
 
 
+@bp.get("/settings")
+@login_required
+def edit_settings():
+    """The rename and language form: in place for htmx, a page of its own without JavaScript."""
+    me = _admin()
+    form = TeamSettingsForm(name=me.team.name, locale=me.team.locale)
+    return _settings_form(me, form)
+
+
+def _settings_form(me, form, status=200):
+    template = "teams/_settings.html" if is_htmx() else "teams/settings.html"
+    return render_template(template, team=me.team, settings_form=form), status
+
+
 @bp.post("/settings")
 @login_required
 def update_settings():
     me = _admin()
     form = TeamSettingsForm()
     if not form.validate_on_submit():
-        response = make_response(
-            render_template("teams/_settings.html", team=me.team, settings_form=form), 422
-        )
-        return announce(response, _("Check the team name."))
+        return announce(make_response(_settings_form(me, form, 422)), _("Check the team name."))
     service.rename_team(me.team, form.name.data, form.locale.data, actor=me.user, now=utcnow())
     db.session.commit()
     return reply(me, _("Team settings saved."), "teams/_settings.html", "teams/_title.html")
