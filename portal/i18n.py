@@ -92,6 +92,7 @@ class Formats:
     def __init__(self):
         self.translations = translations()
         self.locale = get_locale()
+        self.locale_id = str(self.locale)  # a cheaper cache key than the Locale object
         # zoneinfo converts several times faster than Flask-Babel's pytz zone.
         self.timezone = ZoneInfo(get_timezone().zone)
 
@@ -99,12 +100,12 @@ class Formats:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
 
     def date(self, value, fmt: str = "medium") -> str:
-        return _format_date(value, fmt, self.locale, self.timezone) if value else ""
+        return _format_date(value, fmt, self.locale_id, self.timezone) if value else ""
 
     def datetime(self, value, fmt: str = "medium") -> str:
         if not value:
             return ""
-        return _format_datetime(self.local(value), fmt, self.locale)
+        return _format_datetime(self.local(value), fmt, self.locale_id)
 
 
 @lru_cache(maxsize=16384)

@@ -10,7 +10,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from portal import permissions
 from portal.audit import service as audit
@@ -116,10 +116,11 @@ def member_table(me, team, members) -> dict:
 
 
 def invitation_table(me, team, pending, now) -> dict:
-    """The pending invitations as plain values, like member_table()."""
-    labels = {role: str(label) for role, label in ROLE_LABELS.items()}
+    """The pending invitations as plain values, like member_table(): _invitations.html escapes
+    emails and inviters' names; everything else is escaped here."""
+    labels = {role: escape(label) for role, label in ROLE_LABELS.items()}
     date = formats().date
-    expired = _("Expired")
+    expired = escape(_("Expired"))
     days_texts = {}
     rows = []
     for i in pending:
@@ -128,20 +129,21 @@ def invitation_table(me, team, pending, now) -> dict:
         else:
             days = invitations.days_left(i, now)
             if days not in days_texts:
-                days_texts[days] = ngettext("%(num)d day left", "%(num)d days left", days)
+                days_texts[days] = escape(ngettext("%(num)d day left", "%(num)d days left", days))
             status = days_texts[days]
         rows.append((i.id, i.email, labels[i.role], i.invited_by or "–", date(i.sent_at), status))
+    # The confirmation names the address: split around it once, not formatted for every row.
+    confirm = escape(_("Revoke the invitation to %(email)s? The link stops working."))
+    before, _placeholder, after = confirm.partition("%(email)s")
     return {
         "invitation_rows": rows,
         "invitation_kit": {
             "can_resend": permissions.can_invite(me, team),
             "base": url_for("teams.show") + "/invitations/",
             "expired": expired,
-            "resend": _("Resend"),
-            "revoke": _("Revoke"),
-            "confirm": Markup(
-                escape(_("Revoke the invitation to %(email)s? The link stops working."))
-            ),
+            "resend": escape(_("Resend")),
+            "revoke": escape(_("Revoke")),
+            "confirm": (before, after),
         },
     }
 
