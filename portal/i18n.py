@@ -7,10 +7,10 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from flask import current_app, g, request, session
 from flask_babel import (
     force_locale,
-    format_currency,
     get_locale,
     get_timezone,
     get_translations,
@@ -43,7 +43,16 @@ def money(minor_units: int | None, currency: str | None = None) -> str:
     if minor_units is None:
         return "–"
     currency = (currency or current_app.config["CURRENCY"]).upper()
-    return format_currency(Decimal(minor_units) / 100, currency)
+    return _format_money(minor_units, currency, formats().locale_id)
+
+
+@lru_cache(maxsize=1024)
+def _format_money(minor_units: int, currency: str, locale: str) -> str:
+    text = babel_numbers.format_currency(Decimal(minor_units) / 100, currency, locale=locale)
+    # English writes a code without a symbol straight before the number ("DKK299.00").
+    if text.startswith(currency) and text[len(currency) : len(currency) + 1].isdigit():
+        text = f"{currency}\N{NO-BREAK SPACE}{text[len(currency) :]}"
+    return text
 
 
 def translations():

@@ -81,3 +81,17 @@ def test_times_are_shown_in_copenhagen_in_the_users_language(ctx):
         assert "14.00" in format_datetime(utc_noon, "short")
     with force_locale("en"):
         assert "2:00" in format_datetime(utc_noon, "short")
+
+
+def test_page_formats_follow_the_language_and_the_copenhagen_clock(ctx):
+    from portal.i18n import formats, language, money
+
+    late = datetime(2026, 7, 1, 22, 30)  # UTC; already 2 July, 00:30, in Copenhagen
+    with language("da"):
+        assert formats().date(late) == "2. jul. 2026"
+        assert "00.30" in formats().datetime(late, "short")
+        assert money(29900) == "299,00\xa0kr."
+    with language("en"):  # the same request, another language: nothing cached across
+        assert formats().date(late) == "Jul 2, 2026"
+        assert "12:30" in formats().datetime(late, "short")
+        assert money(29900) == "DKK\xa0299.00"

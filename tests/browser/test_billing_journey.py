@@ -97,7 +97,7 @@ def join(page: Page, live, email: str, request, name: str, *, own_pro: bool) -> 
         )
         preview = page.locator("#joiner-preview")
         expect(preview).to_contain_text(re.compile(r"Now: DKK\s?[\d,]+\.\d\d back to your card\."))
-        expect(preview).to_contain_text("Each month: you stop paying DKK299.00.")
+        expect(preview).to_contain_text("Each month: you stop paying DKK\u00a0299.00.")
         amount = re.search(r"Now: DKK\s?([\d,]+)\.(\d\d)", preview.inner_text())
         announced = int(amount.group(1).replace(",", "")) * 100 + int(amount.group(2))
     else:
@@ -179,7 +179,9 @@ def test_owner_follows_seats_and_opens_the_stripe_portal(
         with live.app.test_request_context(base_url=live.url):
             process_due()
         cancelled_mail = live.wait_for_mail(PRO, "Your own Pro subscription is cancelled")
-        assert f"We refunded DKK{refund['amount'] / 100:,.2f}," in live.mail.body(cancelled_mail)
+        assert f"We refunded DKK\xa0{refund['amount'] / 100:,.2f}," in live.mail.body(
+            cancelled_mail
+        )
 
         # 6. The owner's billing page counts three seats; so does Stripe.
         page.goto(live.url + "/settings/teams/billing")
