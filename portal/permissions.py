@@ -84,12 +84,15 @@ def can_invite(me: Membership | None, team: Team) -> bool:
 
 def can_change_role(me: Membership | None, target: Membership) -> bool:
     """Admins change others' roles in their team; nobody changes the owner's or their own."""
-    return (
-        is_admin(me)
-        and target.team_id == me.team_id
-        and target.user_id != me.user_id
-        and target.user_id != me.team.owner_id
-    )
+    return role_changer(me)(target)
+
+
+def role_changer(me: Membership | None):
+    """can_change_role for many targets (a long member list): the actor's side worked out once."""
+    if not is_admin(me):
+        return lambda target: False
+    team_id, untouchable = me.team_id, {me.user_id, me.team.owner_id}
+    return lambda target: target.team_id == team_id and target.user_id not in untouchable
 
 
 def grantable_roles(me: Membership | None, team: Team) -> tuple[str, ...]:

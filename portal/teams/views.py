@@ -90,6 +90,7 @@ def member_table(me, team, members) -> dict:
     seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
     date = formats().date
     editor = url_for("teams.show") + "/members/"
+    editable = permissions.role_changer(me)
     return {
         "member_rows": [
             (
@@ -100,7 +101,7 @@ def member_table(me, team, members) -> dict:
                 date(m.created_at),
                 seats[m.role],
                 m.user_id,
-                f"{editor}{m.id}" if permissions.can_change_role(me, m) else None,
+                f"{editor}{m.id}" if editable(m) else None,
             )
             for m in members
         ],
