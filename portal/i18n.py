@@ -1,5 +1,6 @@
 """Language choice and the formats used in pages and emails."""
 
+import re
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -43,16 +44,16 @@ def money(minor_units: int | None, currency: str | None = None) -> str:
     if minor_units is None:
         return "–"
     currency = (currency or current_app.config["CURRENCY"]).upper()
-    return _format_money(minor_units, currency, formats().locale_id)
+    return _format_money(minor_units, currency, formats().locale)
 
 
 @lru_cache(maxsize=1024)
 def _format_money(minor_units: int, currency: str, locale: str) -> str:
     text = babel_numbers.format_currency(Decimal(minor_units) / 100, currency, locale=locale)
     # English writes a code without a symbol straight before the number ("DKK299.00").
-    if text.startswith(currency) and text[len(currency) : len(currency) + 1].isdigit():
-        text = f"{currency}\N{NO-BREAK SPACE}{text[len(currency) :]}"
-    return text
+    return re.sub(
+        rf"^(-?){re.escape(currency)}(?=\d)", lambda m: f"{m[1]}{currency}\N{NO-BREAK SPACE}", text
+    )
 
 
 def translations():
@@ -100,34 +101,33 @@ class Formats:
 
     def __init__(self):
         self.translations = translations()
-        self.locale = get_locale()
-        self.locale_id = str(self.locale)  # a cheaper cache key than the Locale object
+        self.locale = str(get_locale())  # a cheaper cache key than Babel's Locale object
         # zoneinfo converts several times faster than Flask-Babel's pytz zone.
         self.timezone = ZoneInfo(get_timezone().zone)
 
-    def local(self, value: datetime) -> datetime:
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.timezone)
-
     def date(self, value, fmt: str = "medium") -> str:
-        return _format_date(value, fmt, self.locale_id, self.timezone) if value else ""
+        return _format_date(value, fmt, self.locale, self.timezone) if value else ""
 
     def datetime(self, value, fmt: str = "medium") -> str:
-        if not value:
-            return ""
-        return _format_datetime(self.local(value), fmt, self.locale_id)
+        return _format_datetime(value, fmt, self.locale, self.timezone) if value else ""
 
 
+def _local(value: datetime, timezone: ZoneInfo) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone)
+
+
+# Escaped once here, so long lists can print the result as it is. The keys hold the stored
+# value and the zone, not a converted time: aware times in two zones compare equal.
 @lru_cache(maxsize=16384)
-def _format_date(value: date | datetime, fmt: str, locale, timezone) -> Markup:
-    """Escaped once here, so long lists can print it as it is."""
+def _format_date(value: date | datetime, fmt: str, locale: str, timezone: ZoneInfo) -> Markup:
     if isinstance(value, datetime):
-        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone).date()
+        value = _local(value, timezone).date()
     return escape(babel_dates.format_date(value, fmt, locale=locale))
 
 
 @lru_cache(maxsize=4096)
-def _format_datetime(value: datetime, fmt: str, locale) -> Markup:
-    return escape(babel_dates.format_datetime(value, fmt, locale=locale))
+def _format_datetime(value: datetime, fmt: str, locale: str, timezone: ZoneInfo) -> Markup:
+    return escape(babel_dates.format_datetime(_local(value, timezone), fmt, locale=locale))
 
 
 def formats() -> Formats:

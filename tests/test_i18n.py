@@ -95,3 +95,16 @@ def test_page_formats_follow_the_language_and_the_copenhagen_clock(ctx):
         assert formats().date(late) == "Jul 2, 2026"
         assert "12:30" in formats().datetime(late, "short")
         assert money(29900) == "DKK\xa0299.00"
+        assert money(-29900) == "-DKK\xa0299.00"  # a credit note
+
+
+def test_a_formatted_time_is_cached_per_time_zone(ctx):
+    from zoneinfo import ZoneInfo
+
+    from portal.i18n import _format_datetime
+
+    # Aware times in two zones compare equal; the cache must not hand one zone's text to the other.
+    noon = datetime(2026, 7, 1, 12, 0)
+    london = _format_datetime(noon, "short", "en", ZoneInfo("Europe/London"))
+    copenhagen = _format_datetime(noon, "short", "en", ZoneInfo("Europe/Copenhagen"))
+    assert "1:00" in london and "2:00" in copenhagen

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import utcnow
@@ -11,9 +11,12 @@ class AuditEvent(db.Model):
     """Append-only: rows are written, never updated or deleted (they outlive a deleted team)."""
 
     __tablename__ = "audit_events"
+    # A team's page of the log is the newest ids of that team: one index range, read backwards,
+    # however many rows other teams have written since.
+    __table_args__ = (Index("ix_audit_events_team_id_id", "team_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(index=True)
+    team_id: Mapped[int]
     actor_id: Mapped[int | None]
     actor_name: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))

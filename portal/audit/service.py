@@ -81,7 +81,8 @@ def page_of(team_id: int, page: int) -> tuple[list, bool]:
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-def describe(event: AuditEvent) -> str:
+def describe(event) -> str:
+    """How an event (an AuditEvent or a row of page_of) reads on the team page."""
     from portal.teams.forms import ROLE_LABELS
 
     text = ACTIONS.get(event.action)

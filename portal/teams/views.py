@@ -43,8 +43,9 @@ def _admin():
     return me
 
 
-def team_context(me, **extra) -> dict:
-    """Everything the team page and its partials show, in a fixed number of queries."""
+def team_context(me, *, with_members: bool = True, **extra) -> dict:
+    """Everything the team page and its partials show, in a fixed number of queries.
+    with_members=False leaves out the member table (no action's reply shows all of it)."""
     team = me.team
     members = service.members_of(team)
     events, has_older = audit.page_of(team.id, 1)
@@ -56,7 +57,7 @@ def team_context(me, **extra) -> dict:
         "member_count": len(members),
         "paid_seats": paid_seats,
         "large_team": paid_seats >= current_app.config["LARGE_TEAM_SEATS"],
-        **member_table(me, team, members),
+        **(member_table(me, team, members) if with_members else {}),
         **invitation_table(me, team, invitations.pending_invitations(team), now),
         "audit_events": events,
         "audit_page": 1,
@@ -73,7 +74,7 @@ def reply(me, message: str, *templates: str, **extra):
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("teams.show"), 303)
-    context = team_context(me, **extra)
+    context = team_context(me, with_members=False, **extra)
     html = "".join(
         render_template(template, oob=index > 0, **context)
         for index, template in enumerate((*templates, "teams/_audit.html"))
@@ -81,12 +82,18 @@ def reply(me, message: str, *templates: str, **extra):
     return notify(current_app.make_response(html), message)
 
 
+def role_labels() -> dict:
+    """Role labels in the request's language, escaped (str() first: escape() trusts a lazy
+    string's __html__ as it is)."""
+    return {role: escape(str(label)) for role, label in ROLE_LABELS.items()}
+
+
 def member_table(me, team, members) -> dict:
     """The members table as plain values, worked out in one pass. A team may list 1,000s of
     members: a Jinja loop over ready values renders several times faster than one calling
     filters, lookups and predicates in every row (docs/performance.md). _member_rows.html
     escapes names and emails; everything else is escaped here (dates by formats().date)."""
-    labels = {role: escape(label) for role, label in ROLE_LABELS.items()}
+    labels = role_labels()
     seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
     date = formats().date
     editor = url_for("teams.show") + "/members/"
@@ -119,7 +126,7 @@ def member_table(me, team, members) -> dict:
 def invitation_table(me, team, pending, now) -> dict:
     """The pending invitations as plain values, like member_table(): _invitations.html escapes
     emails and inviters' names; everything else is escaped here."""
-    labels = {role: escape(label) for role, label in ROLE_LABELS.items()}
+    labels = role_labels()
     date = formats().date
     expired = escape(_("Expired"))
     days_texts = {}
@@ -196,7 +203,8 @@ def update_settings():
         return announce(make_response(_settings_form(me, form, 422)), _("Check the team name."))
     service.rename_team(me.team, form.name.data, form.locale.data, actor=me.user, now=utcnow())
     db.session.commit()
-    return reply(me, _("Team settings saved."), "teams/_settings.html", "teams/_title.html")
+    message = _("Team settings saved.")
+    return reply(me, message, "teams/_settings.html", "teams/_title.html", settings_saved=True)
 
 
 def _not_an_admin() -> bool:
@@ -236,7 +244,7 @@ def invite():
     me = _admin()
     form = InviteForm(permissions.grantable_roles(me, me.team))
     if not form.validate_on_submit():
-        context = team_context(me, invite_form=form)
+        context = team_context(me, with_members=False, invite_form=form)
         response = make_response(render_template("teams/_invite.html", **context), 422)
         return announce(response, _("Enter at least one email address."))
     results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
@@ -333,8 +341,6 @@ def member(membership_id):
     if request.args.get("view") == "row":
         return render_template(
             "teams/_member_rows.html",
-            me=me,
-            team=me.team,
             **member_table(me, me.team, service.members_of(me.team, only=member.id)),
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
