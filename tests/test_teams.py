@@ -140,6 +140,11 @@ def test_admin_changes_a_role_with_an_htmx_partial(
     assert "Mads is now Assistant (free)." in response.headers["HX-Trigger"]
     assert (member, "assistant") in memberships(app)
     assert len(seat_calls) == 1  # member → assistant frees a seat
+    # The editor is gone: focus goes back to the row's link, as after Cancel.
+    assert re.search(rf'<a href="/settings/teams/members/{mid}" [^>]*autofocus>', response.text)
+    cancel = client.get(f"/settings/teams/members/{mid}?view=row", headers=HX)
+    assert re.search(rf'<a href="/settings/teams/members/{mid}" [^>]*autofocus>', cancel.text)
+    assert "autofocus" not in client.get("/settings/teams").text
     response = client.post(f"/settings/teams/members/{mid}/role", data={"role": "admin"})
     assert response.status_code == 303
     assert len(seat_calls) == 2
@@ -324,7 +329,14 @@ def test_the_audit_log_is_newest_first_and_paginated(client, app, make_user, mak
     assert "<html" not in older.text
     assert "Name 4" in older.text and "created the team" in older.text
     assert "Show older activity" not in older.text
-    assert client.get("/settings/teams/audit?page=2").status_code == 200
+    # The link that was clicked is gone: focus moves to the first older entry.
+    assert re.search(
+        r'<li tabindex="-1" autofocus>[^<]*<time[^>]*>[^<]*</time> — <strong>[^<]*</strong> renamed the team to Name 4<',
+        older.text,
+    )
+    assert older.text.count("autofocus") == 1
+    full = client.get("/settings/teams/audit?page=2")
+    assert full.status_code == 200 and "autofocus" not in full.text
 
 
 def test_a_managed_team_shows_whom_to_contact_instead_of_the_invite_form(

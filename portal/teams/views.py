@@ -88,11 +88,12 @@ def role_labels() -> dict:
     return {role: escape(str(label)) for role, label in ROLE_LABELS.items()}
 
 
-def member_table(me, team, members) -> dict:
+def member_table(me, team, members, *, focus: bool = False) -> dict:
     """The members table as plain values, worked out in one pass. A team may list 1,000s of
     members: a Jinja loop over ready values renders several times faster than one calling
     filters, lookups and predicates in every row (docs/performance.md). _member_rows.html
-    escapes names and emails; everything else is escaped here (dates by formats().date)."""
+    escapes names and emails; everything else is escaped here (dates by formats().date).
+    focus=True: a single row that replaces its editor takes the focus back to its link."""
     labels = role_labels()
     seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
     date = formats().date
@@ -119,6 +120,7 @@ def member_table(me, team, members) -> dict:
             "owner": escape(_("Owner")),
             "you": escape(_("you")),
             "edit": escape(_("Change role or remove")),
+            "focus": focus,
         },
     }
 
@@ -326,7 +328,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
-        **member_table(me, me.team, service.members_of(me.team, only=member.id)),
+        **member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True),
     )
 
 
@@ -341,7 +343,7 @@ def member(membership_id):
     if request.args.get("view") == "row":
         return render_template(
             "teams/_member_rows.html",
-            **member_table(me, me.team, service.members_of(me.team, only=member.id)),
+            **member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True),
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
     return render_template(template, member=member, me=me, team=me.team)
@@ -436,6 +438,8 @@ def audit_log():
         audit_events=events,
         audit_page=page,
         audit_has_older=has_older,
+        # "Show older activity" replaces itself: focus moves on to the first older entry.
+        focus_first=is_htmx(),
     )
 
 
