@@ -10,12 +10,7 @@ from zoneinfo import ZoneInfo
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import current_app, g, request, session
-from flask_babel import (
-    force_locale,
-    get_locale,
-    get_timezone,
-    get_translations,
-)
+from flask_babel import force_locale, get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import Markup, escape
