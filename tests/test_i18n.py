@@ -108,3 +108,15 @@ def test_a_formatted_time_is_cached_per_time_zone(ctx):
     london = _format_datetime(noon, "short", "en", ZoneInfo("Europe/London"))
     copenhagen = _format_datetime(noon, "short", "en", ZoneInfo("Europe/Copenhagen"))
     assert "1:00" in london and "2:00" in copenhagen
+
+
+def test_template_gettext_formats_escapes_and_translates(app, ctx):
+    from portal.i18n import language
+
+    template = app.jinja_env.from_string(
+        '{{ _("Team name: %(name)s", name=n) }}|{{ _("100%% sure") }}|'
+        '{{ ngettext("%(num)d member", "%(num)d members", 2) }}'
+    )
+    assert template.render(n="<b>") == "Team name: &lt;b&gt;|100% sure|2 members"
+    with language("da"):
+        assert template.render(n="Nord").startswith("Teamnavn: Nord|")
