@@ -117,6 +117,18 @@ def test_large_teams_are_sent_to_the_contact_form(client, make_user, make_team, 
     assert 'href="/contact-sales"' in client.get("/settings/teams").text
 
 
+def sign_up_karl(client, code):
+    client.post(
+        "/signup",
+        data={
+            "name": "Karl",
+            "email": "karl@clinic.example",
+            "password": "a sunny day in aarhus",
+            "ref": code,
+        },
+    )
+
+
 def paying_user(app, make_user, make_team):
     user_id = make_user(email="pro@clinic.example")
     make_team(user_id)
@@ -134,15 +146,7 @@ def test_a_paying_user_shares_a_link_and_sees_who_signed_up(
     client.post("/logout")
     signup_page = client.get(f"/signup?ref={code}").text
     assert f'value="{code}"' in signup_page
-    client.post(
-        "/signup",
-        data={
-            "name": "Karl",
-            "email": "karl@clinic.example",
-            "password": "a sunny day in aarhus",
-            "ref": code,
-        },
-    )
+    sign_up_karl(client, code)
     with app.app_context():
         referral = db.session.query(Referral).one()
         assert referral.referrer_id == user_id
@@ -184,15 +188,7 @@ def test_a_referral_shows_as_paying_once_the_colleague_subscribes(
     from portal.dev.provision import provision_subscription
 
     user_id, code = paying_user(app, make_user, make_team)
-    client.post(
-        "/signup",
-        data={
-            "name": "Karl",
-            "email": "karl@clinic.example",
-            "password": "a sunny day in aarhus",
-            "ref": code,
-        },
-    )
+    sign_up_karl(client, code)
     with app.test_request_context():
         karl = db.session.query(User).filter_by(email="karl@clinic.example").one()
         provision_subscription(karl, plan="pro", interval="month")

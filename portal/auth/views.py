@@ -17,7 +17,7 @@ from portal.clock import utcnow
 from portal.extensions import db, limiter, login_manager
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
-from portal.outbox.service import queue_email
+from portal.outbox.service import email_user
 from portal.referrals.service import record_signup as record_referral
 
 bp = Blueprint("auth", __name__)
@@ -38,12 +38,10 @@ def start_session(user) -> None:
 
 
 def send_verification(user, *, now) -> None:
-    queue_email(
-        to=user.email,
-        template="verify_email",
-        locale=user.locale,
+    email_user(
+        user,
+        "verify_email",
         key=f"verify:{user.id}:{now.timestamp()}",
-        user=user,
         link=url_for("auth.verify", token=service.make_verify_token(user), _external=True),
     )
 
@@ -65,12 +63,10 @@ def signup():
     existing = service.find_user_by_email(form.email.data)
     if existing is not None:
         # Same answer as for a new address, so the form does not reveal who has an account.
-        queue_email(
-            to=existing.email,
-            template="account_exists",
-            locale=existing.locale,
+        email_user(
+            existing,
+            "account_exists",
             key=f"exists:{existing.id}:{now.timestamp()}",
-            user=existing,
             login_link=url_for("auth.login", _external=True),
             reset_link=url_for("auth.forgot_password", _external=True),
         )
@@ -172,12 +168,10 @@ def forgot_password():
     user = service.find_user_by_email(form.email.data)
     if user is not None:
         now = utcnow()
-        queue_email(
-            to=user.email,
-            template="reset_password",
-            locale=user.locale,
+        email_user(
+            user,
+            "reset_password",
             key=f"reset:{user.id}:{now.timestamp()}",
-            user=user,
             link=url_for(
                 "auth.reset_password", token=service.make_reset_token(user), _external=True
             ),

@@ -17,7 +17,7 @@ from portal.billing.models import Subscription
 from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.outbox.service import enqueue, handler, queue_email
+from portal.outbox.service import email_user, enqueue, handler
 from portal.teams import service as teams
 from portal.teams.models import Membership, Team
 
@@ -134,12 +134,10 @@ def cancel_joiner_subscription(payload: dict, key: str) -> None:
     billing.sync_subscription(remote["id"], now=utcnow())
     team = db.session.get(Team, payload["team_id"])
     user = subscription.user
-    queue_email(
-        to=user.email,
-        template="own_plan_cancelled",
-        locale=user.locale,
+    email_user(
+        user,
+        "own_plan_cancelled",
         key=f"{key}:email",
-        user=user,
         plan=billing.PLAN_NAMES[subscription.plan],
         team=team,
         refunded=refunded,

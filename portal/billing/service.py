@@ -13,7 +13,7 @@ from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
 from portal.billing.stripe_gateway import BillingUnavailableError, gateway, lookup_key
 from portal.clock import from_timestamp, utcnow
 from portal.extensions import db
-from portal.outbox.service import queue_email
+from portal.outbox.service import email_user
 
 log = logging.getLogger(__name__)
 PLAN_NAMES = {"free": "Free", "pro": "Pro", "practice": "Practice"}
@@ -281,14 +281,12 @@ def notify_owner(subscription: Subscription, template: str, *, key: str, now: da
 
     owner = subscription.user
     team = db.session.scalar(select(Team).where(Team.subscription_id == subscription.id))
-    queue_email(
-        to=owner.email,
-        template=template,
-        locale=owner.locale,
+    email_user(
+        owner,
+        template,
         key=key,
         once=True,
         now=now,
-        user=owner,
         subscription=subscription,
         plan=PLAN_NAMES[subscription.plan],
         team=team,

@@ -19,7 +19,7 @@ from portal.auth.models import User
 from portal.extensions import db, plain_rows
 from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
-from portal.outbox.service import EMAIL_GUARDS, queue_email
+from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
 from portal.teams.models import Membership, Team
 from portal.teams.service import (
     ConflictError,
@@ -312,14 +312,11 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
         team.id, "invitation.accepted", actor=user, now=now, target=user.email, role=invitation.role
     )
     if invitation.invited_by is not None:
-        inviter = invitation.invited_by
-        queue_email(
-            to=inviter.email,
-            template="invitation_accepted",
-            locale=inviter.locale,
+        email_user(
+            invitation.invited_by,
+            "invitation_accepted",
             key=f"accepted:{invitation.id}",
             now=now,
-            inviter=inviter,
             member=user,
             team=team,
             link=url_for("teams.show", _external=True),

@@ -83,6 +83,13 @@ def queue_email(
     return enqueue("email", payload, key=key, now=now, once=once)
 
 
+def email_user(user, template: str, *, key: str, **options) -> OutboxMessage:
+    """queue_email to an account holder, in their language; the templates call them `user`."""
+    return queue_email(
+        to=user.email, template=template, locale=user.locale, key=key, user=user, **options
+    )
+
+
 @handler("email")
 def send_email(payload: dict, key: str) -> None:
     guard = payload.get("guard")

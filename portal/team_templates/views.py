@@ -16,6 +16,15 @@ def _me():
     return permissions.membership_of(current_user)
 
 
+def _editable(template_id):
+    """The actor's membership and a template they may change (404 if unseen, 403 if not theirs)."""
+    me = _me()
+    template = service.find_template(current_user, me, template_id)
+    if not service.can_edit(current_user, me, template):
+        abort(403)
+    return me, template
+
+
 def _index(form=None, team_form=None, status=200):
     me = _me()
     query = request.args.get("q", "")
@@ -74,10 +83,7 @@ def show(template_id):
 @bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(template_id):
-    me = _me()
-    template = service.find_template(current_user, me, template_id)
-    if not service.can_edit(current_user, me, template):
-        abort(403)
+    me, template = _editable(template_id)
     form = TemplateForm(obj=template)
     if form.validate_on_submit():
         service.save_template(
@@ -93,10 +99,7 @@ def edit(template_id):
 @bp.route("/<int:template_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete(template_id):
-    me = _me()
-    template = service.find_template(current_user, me, template_id)
-    if not service.can_edit(current_user, me, template):
-        abort(403)
+    me, template = _editable(template_id)
     if request.method == "GET":
         return render_template("team_templates/delete.html", template=template)
     title = template.title
