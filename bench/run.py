@@ -240,6 +240,16 @@ def login_cookie(base: str, email: str) -> str:
     return response.headers["Set-Cookie"].split(";", 1)[0]
 
 
+def fresh_cookie(url: str, cookie: str) -> str:
+    """The cookie a browser would hold now: wrk replays one cookie, while a browser keeps the
+    session cookie a page sets (the new CSRF token after login, the last-seen time that is
+    renewed once a minute). Without this, every request of a long run would rewrite it."""
+    response = requests.get(url, headers={"Cookie": cookie, **AGENT}, allow_redirects=False)
+    assert response.status_code == 200, response.status_code  # not a login redirect
+    new = response.headers.get("Set-Cookie")
+    return new.split(";", 1)[0] if new else cookie
+
+
 def wrk(url: str, cookie: str | None, duration: int) -> dict:
     command = [
         "wrk",
@@ -299,11 +309,14 @@ def main() -> None:
                 assert check.status_code == 200, (name, check.status_code)  # not a login redirect
                 sizes_html[name] = len(check.content)
             for u, c in targets.values():  # warm up both
-                wrk(u, c, 2)
+                wrk(u, c and fresh_cookie(u, c), 2)
             for round_no in range(args.rounds):
                 order = ("portal", "minimal") if round_no % 2 == 0 else ("minimal", "portal")
                 for name in order:
-                    results[size][name].append(wrk(*targets[name], args.duration))
+                    u, c = targets[name]
+                    if c:
+                        c = fresh_cookie(u, c)
+                    results[size][name].append(wrk(u, c, args.duration))
             results[size]["bytes"] = sizes_html
             print(f"N={size}: done", flush=True)
     finally:

@@ -8,7 +8,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, errors, i18n, security
 from portal.clock import utcnow
-from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+from portal.extensions import (
+    csrf,
+    db,
+    end_request_transaction,
+    limiter,
+    login_manager,
+    mail,
+    migrate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +141,8 @@ def register_request_hooks(app: Flask) -> None:
         return None
 
     @app.after_request
-    def run_outbox_rows(response):
+    def end_transaction(response):
+        end_request_transaction()
         process_request_rows()
         return response
 

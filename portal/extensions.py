@@ -42,6 +42,37 @@ def plain_rows(statement, **params) -> list:
     return db.session.connection().execute(statement, params).all()
 
 
+def end_request_transaction() -> None:
+    """End the request's transaction: COMMIT if it only read, else ROLLBACK.
+
+    Views commit what they mean to keep; whatever else they wrote is rolled back. For a
+    transaction that ran only SELECTs both end it the same way, but psycopg forgets its prepared
+    statements on every ROLLBACK, so pages that only read would have PostgreSQL parse and plan
+    every query again on each request (docs/performance.md).
+    """
+    session = db.session()
+    if not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted or session.connection().info.get(WROTE):
+        session.rollback()
+    else:
+        session.commit()
+
+
+WROTE = "portal_wrote"
+
+
+@event.listens_for(Engine, "begin")
+def _transaction_begins(conn):
+    conn.info.pop(WROTE, None)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany):
+    if statement.lstrip()[:6].upper() != "SELECT":
+        conn.info[WROTE] = True
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_foreign_keys(dbapi_connection, connection_record):
     """Make SQLite enforce foreign keys, as PostgreSQL does."""
