@@ -41,6 +41,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
+    env = app.jinja_env
+    # The labelled form field for every template, without an import in each render.
+    env.globals["field"] = lambda *args, **kw: env.get_template("_field.html").module.field(
+        *args, **kw
+    )
     return app
 
 

@@ -134,21 +134,38 @@ def formats() -> Formats:
     return current
 
 
-@pass_eval_context
-def _template_gettext(eval_ctx, string: str, **variables) -> str:
-    """Jinja's newstyle `_()` (escaped result, always %-formatted) in one call instead of three
-    nested context calls: a page has about ninety of them."""
-    text = translations().ugettext(string)
-    if eval_ctx.autoescape:
-        text = Markup(text)
-    return text % variables if variables or "%" in text else text
+@lru_cache(maxsize=16)
+def template_callables(catalogue) -> dict:
+    """Jinja's newstyle `_()` and `ngettext()` (escaped result, always %-formatted) bound to one
+    catalogue, one call each instead of Jinja's three nested context calls and a catalogue
+    lookup: a page has about ninety of them. Flask-Babel keeps one catalogue per language."""
+    ugettext, ungettext = catalogue.ugettext, catalogue.ungettext
+
+    @pass_eval_context
+    def gettext(eval_ctx, string: str, **variables) -> str:
+        text = ugettext(string)
+        if eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables or "%" in text else text
+
+    @pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", num)
+        text = ungettext(singular, plural, num)
+        return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
 
 @pass_eval_context
-def _template_ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
-    variables.setdefault("num", num)
-    text = translations().ungettext(singular, plural, num)
-    return (Markup(text) if eval_ctx.autoescape else text) % variables
+def _template_gettext(eval_ctx, *args, **variables) -> str:
+    """For a template rendered without render_template() (no context processors)."""
+    return template_callables(translations())["_"](eval_ctx, *args, **variables)
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx, *args, **variables) -> str:
+    return template_callables(translations())["ngettext"](eval_ctx, *args, **variables)
 
 
 def init_app(app) -> None:
@@ -163,6 +180,8 @@ def init_app(app) -> None:
     app.jinja_env.globals.update(
         _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
+    # Each render_template() binds them to the request's catalogue once.
+    app.context_processor(lambda: template_callables(translations()))
     app.jinja_env.globals.update(money=money, get_locale=get_locale)
     app.jinja_env.filters.update(
         date=lambda value, fmt="medium": formats().date(value, fmt),

@@ -3,6 +3,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask_babel import force_locale, format_datetime
@@ -110,13 +111,24 @@ def test_a_formatted_time_is_cached_per_time_zone(ctx):
     assert "1:00" in london and "2:00" in copenhagen
 
 
-def test_template_gettext_formats_escapes_and_translates(app, ctx):
+@pytest.mark.parametrize("through_flask", [True, False], ids=["render_template", "jinja"])
+def test_template_gettext_formats_escapes_and_translates(app, ctx, through_flask):
+    """Flask's render_template binds _() to the request's catalogue (a context processor);
+    a template rendered by Jinja alone looks it up on each call."""
+    from flask import render_template_string
+
     from portal.i18n import language
 
-    template = app.jinja_env.from_string(
+    source = (
         '{{ _("Team name: %(name)s", name=n) }}|{{ _("100%% sure") }}|'
         '{{ ngettext("%(num)d member", "%(num)d members", 2) }}'
     )
-    assert template.render(n="<b>") == "Team name: &lt;b&gt;|100% sure|2 members"
+
+    def render(**values):
+        if through_flask:
+            return render_template_string(source, **values)
+        return app.jinja_env.from_string(source).render(**values)
+
+    assert render(n="<b>") == "Team name: &lt;b&gt;|100% sure|2 members"
     with language("da"):
-        assert template.render(n="Nord").startswith("Teamnavn: Nord|")
+        assert render(n="Nord").startswith("Teamnavn: Nord|")

@@ -48,7 +48,6 @@ def team_context(me, *, with_members: bool = True, **extra) -> dict:
     with_members=False leaves out the member table (no action's reply shows all of it)."""
     team = me.team
     members = service.members_of(team)
-    events, has_older = audit.page_of(team.id, 1)
     now = utcnow()
     paid_seats = sum(m.is_paid_seat for m in members)
     return {
@@ -59,9 +58,7 @@ def team_context(me, *, with_members: bool = True, **extra) -> dict:
         "large_team": paid_seats >= current_app.config["LARGE_TEAM_SEATS"],
         **(member_table(me, team, members) if with_members else {}),
         **invitation_table(me, team, invitations.pending_invitations(team), now),
-        "audit_events": events,
-        "audit_page": 1,
-        "audit_has_older": has_older,
+        **audit_entries(team.id, 1),
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         **extra,
@@ -122,6 +119,26 @@ def member_table(me, team, members, *, focus: bool = False) -> dict:
             "edit": escape(_("Change role or remove")),
             "focus": focus,
         },
+    }
+
+
+def audit_entries(team_id: int, page: int) -> dict:
+    """One page of the activity log as ready values (time, when, who, what)."""
+    events, has_older = audit.page_of(team_id, page)
+    when = formats().datetime
+    support = _("Clinic Teams support")
+    return {
+        "audit_rows": [
+            (
+                e.created_at.isoformat() + "Z",
+                when(e.created_at, "short"),
+                e.actor_name if e.actor_id else support,
+                audit.describe(e),
+            )
+            for e in events
+        ],
+        "audit_page": page,
+        "audit_has_older": has_older,
     }
 
 
@@ -431,13 +448,10 @@ def audit_log():
     if not permissions.can_manage_team(me, me.team):
         abort(403)
     page = max(1, request.args.get("page", 1, type=int))
-    events, has_older = audit.page_of(me.team_id, page)
     return render_template(
         "teams/_audit_rows.html" if is_htmx() else "teams/audit.html",
         team=me.team,
-        audit_events=events,
-        audit_page=page,
-        audit_has_older=has_older,
+        **audit_entries(me.team_id, page),
         # "Show older activity" replaces itself: focus moves on to the first older entry.
         focus_first=is_htmx(),
     )
@@ -449,6 +463,5 @@ def init_app(app) -> None:
     app.jinja_env.globals.update(
         role_label=lambda role: ROLE_LABELS[role],
         period_total=billing.period_total,
-        audit_text=audit.describe,
         contact_url=lambda: url_for("sales.contact"),
     )
