@@ -1,0 +1,58 @@
+"""The faster attribute writer for WTForms' widgets writes exactly what WTForms' own does."""
+
+import pytest
+from markupsafe import Markup
+from wtforms import Form, widgets
+from wtforms.fields import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+from wtforms.widgets import core
+
+from portal.forms import html_params, wtforms_html_params
+
+CASES = [
+    {},
+    {"name": "emails", "id": "emails", "rows": 3},
+    {"class_": "wide", "for_": "x", "data_hx_post": "/a?b=1&c=2", "aria_describedby": "e-hint"},
+    {"checked": True, "disabled": False, "required": True, "value": "y"},
+    {"value": 'He said "hi" <b>&</b>', "title": "O'Brien"},
+    {"value": Markup('already "safe" <em>markup</em>')},
+    {"value": 0, "maxlength": 80, "min": -1.5, "placeholder": None},
+    {"value": "Nørrebro Lægehus ✓"},
+]
+
+
+@pytest.mark.parametrize("params", CASES)
+def test_html_params_writes_what_wtforms_writes(params):
+    assert html_params(**params) == wtforms_html_params(**params)
+    assert isinstance(html_params(**params), Markup)
+
+
+class Sample(Form):
+    name = StringField("Name <b>", validators=[InputRequired(), Length(max=80)])
+    notes = TextAreaField("Notes", default='a "quoted" <note>')
+    role = SelectField(
+        "Role", choices=[SelectChoice("member", "Member"), SelectChoice("admin", 'Admin "A"')]
+    )
+    agree = BooleanField("Agree", default=True)
+    submit = SubmitField("Save")
+
+
+def rendered() -> list[str]:
+    form = Sample()
+    return [
+        str(html)
+        for field in form
+        for html in (field.label(), field(class_="x", data_value='"q"', aria_describedby="h"))
+    ]
+
+
+def test_every_widget_renders_the_same_with_either_writer(app, monkeypatch):
+    assert core.html_params is html_params  # installed by create_app
+    ours = rendered()
+    monkeypatch.setattr(core, "html_params", wtforms_html_params)
+    monkeypatch.setattr(widgets, "html_params", wtforms_html_params)
+    monkeypatch.setattr(core.Input, "html_params", staticmethod(wtforms_html_params))
+    monkeypatch.setattr(core.Button, "html_params", staticmethod(wtforms_html_params))
+    assert rendered() == ours
+    assert 'value="admin">Admin &#34;A&#34;</option>' in "".join(ours)
