@@ -6,7 +6,7 @@ from flask import Flask, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import config, errors, forms, i18n, security
+from portal import config, errors, i18n, security, templating
 from portal.clock import utcnow
 from portal.extensions import (
     csrf,
@@ -41,7 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
-    forms.init_app(app)
+    templating.init_app(app)
     return app
 
 

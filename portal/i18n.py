@@ -59,14 +59,17 @@ def translations():
     adds up to a tenth of a page's time; force_locale() and refresh() replace the locale object,
     so comparing it by identity notices both.
     """
-    state = g.get("_flask_babel") if g else None
+    try:
+        request_globals = g._get_current_object()  # one proxy lookup instead of three
+    except RuntimeError:  # no app context: Flask-Babel's NullTranslations
+        return get_translations()
+    state = getattr(request_globals, "_flask_babel", None)
     cached = getattr(state, "portal_translations", None)
     if cached is not None and cached[0] is getattr(state, "babel_locale", None):
         return cached[1]
     result = get_translations()
-    state = g.get("_flask_babel") if g else None
-    if state is not None:
-        state.portal_translations = (state.babel_locale, result)
+    state = request_globals._flask_babel
+    state.portal_translations = (state.babel_locale, result)
     return result
 
 

@@ -8,6 +8,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.extensions import db, plain_rows
 from portal.i18n import lazy_gettext as _l
+from portal.teams.forms import ROLE_LABELS
 
 PAGE_SIZE = 10
 # How each action reads on the team page; {target} is the email, name or value it concerns.
@@ -83,14 +84,11 @@ def page_of(team_id: int, page: int) -> tuple[list, bool]:
 
 def describe(event) -> str:
     """How an event (an AuditEvent or a row of page_of) reads on the team page."""
-    from portal.teams.forms import ROLE_LABELS
-
     text = ACTIONS.get(event.action)
     if text is None:
         return event.action
-    roles = {
-        k: str(ROLE_LABELS.get(v, v)).lower()
-        for k, v in event.details.items()
-        if k in ("old", "new")
-    }
-    return str(text) % {"target": event.target, "old": "", "new": "", **roles}
+    values = {"target": event.target, "old": "", "new": ""}
+    for key, role in event.details.items():
+        if key in ("old", "new"):
+            values[key] = str(ROLE_LABELS.get(role, role)).lower()
+    return str(text) % values

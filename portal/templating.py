@@ -1,12 +1,15 @@
-"""Form rendering: the `field` macro for every template, and a faster attribute writer for
-WTForms' widgets.
+"""What templates get besides Flask's defaults: the `field` macro, a cached `url_for`, and a
+faster attribute writer for WTForms' widgets.
 
 wtforms.widgets.html_params builds every attribute with Markup.format, a string.Formatter
 written in Python: the role select of the invite form (three options) cost as much as ten member
 rows, and the invite form a sixth of the team page (docs/performance.md). This writes the same
-HTML with an f-string; tests/test_forms.py compares it with WTForms' own on every kind of value.
+HTML with an f-string; tests/test_templating.py compares it with WTForms' own on every kind of value.
 """
 
+from functools import lru_cache
+
+from flask import has_request_context, request, url_for
 from markupsafe import Markup, escape
 from wtforms import widgets
 from wtforms.widgets import core
@@ -30,6 +33,24 @@ def html_params(**kwargs) -> Markup:
 
 def init_app(app) -> None:
     env = app.jinja_env
+
+    @lru_cache(maxsize=4096)
+    def path(script_root: str, endpoint: str, values: tuple) -> str:
+        return url_for(endpoint, **dict(values))
+
+    def template_url_for(endpoint: str, **values) -> str:
+        """url_for for templates, each path built once per app. A page links to about twenty
+        paths and werkzeug takes about 8 µs to build one; a path depends only on the endpoint,
+        its values and the script root (the app has no url_defaults). `_external` and the other
+        options, relative endpoints and calls outside a request go to url_for itself."""
+        if endpoint[0] == "." or not has_request_context() or any(k[0] == "_" for k in values):
+            return url_for(endpoint, **values)
+        try:
+            return path(request.script_root, endpoint, tuple(sorted(values.items())))
+        except TypeError:  # a value that cannot be a cache key
+            return url_for(endpoint, **values)
+
+    env.globals["url_for"] = template_url_for
     # The labelled field of templates/_field.html for every template, without an import in
     # each render (Jinja builds the imported module again for every render that imports it).
     env.globals["field"] = lambda *args, **kw: env.get_template("_field.html").module.field(

@@ -1,4 +1,5 @@
-"""The faster attribute writer for WTForms' widgets writes exactly what WTForms' own does."""
+"""Template helpers: the attribute writer for WTForms' widgets writes exactly what WTForms' own
+does, and the cached url_for builds exactly what url_for builds."""
 
 import pytest
 from markupsafe import Markup
@@ -8,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import core
 
-from portal.forms import html_params, wtforms_html_params
+from portal.templating import html_params, wtforms_html_params
 
 CASES = [
     {},
@@ -56,3 +57,28 @@ def test_every_widget_renders_the_same_with_either_writer(app, monkeypatch):
     monkeypatch.setattr(core.Button, "html_params", staticmethod(wtforms_html_params))
     assert rendered() == ours
     assert 'value="admin">Admin &#34;A&#34;</option>' in "".join(ours)
+
+
+def test_template_url_for_builds_what_url_for_builds(app):
+    from flask import render_template_string, url_for
+
+    # The cache keys hold no host and no url_defaults: the app must not have any.
+    assert not any(app.url_default_functions.values())
+    source = (
+        "{{ url_for('teams.show') }}|{{ url_for('teams.audit_log', page=2) }}|"
+        "{{ url_for('static', filename='portal.css') }}|{{ url_for('auth.login', _external=True) }}"
+    )
+    for base, root in [("http://a.example", ""), ("https://b.example", "/portal")]:
+        for _ in range(2):  # built, then from the cache
+            with app.test_request_context("/", base_url=base + root):
+                expected = "|".join(
+                    [
+                        url_for("teams.show"),
+                        url_for("teams.audit_log", page=2),
+                        url_for("static", filename="portal.css"),
+                        url_for("auth.login", _external=True),
+                    ]
+                )
+                assert render_template_string(source) == expected
+                assert expected.startswith(root + "/settings/teams|")
+                assert expected.endswith(root + "/login")
