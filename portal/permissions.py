@@ -178,4 +178,7 @@ def init_app(app: Flask) -> None:
     from portal.billing.service import plan_of, trial_available
 
     app.jinja_env.globals.update(PREDICATES, plan_of=plan_of, trial_available=trial_available)
-    app.jinja_env.globals["my_membership"] = lambda: membership_of(current_user)
+    # The user object itself, not the proxy: membership_of() reads it several times.
+    app.jinja_env.globals["my_membership"] = lambda: membership_of(
+        current_user._get_current_object()
+    )
