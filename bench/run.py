@@ -314,9 +314,7 @@ def main() -> None:
                 order = ("portal", "minimal") if round_no % 2 == 0 else ("minimal", "portal")
                 for name in order:
                     u, c = targets[name]
-                    if c:
-                        c = fresh_cookie(u, c)
-                    results[size][name].append(wrk(u, c, args.duration))
+                    results[size][name].append(wrk(u, c and fresh_cookie(u, c), args.duration))
             results[size]["bytes"] = sizes_html
             print(f"N={size}: done", flush=True)
     finally:

@@ -8,15 +8,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, errors, i18n, security, templating
 from portal.clock import utcnow
-from portal.extensions import (
-    csrf,
-    db,
-    end_request_transaction,
-    limiter,
-    login_manager,
-    mail,
-    migrate,
-)
+from portal.db import end_request_transaction
+from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ faster attribute writer for WTForms' widgets.
 wtforms.widgets.html_params builds every attribute with Markup.format, a string.Formatter
 written in Python: the role select of the invite form (three options) cost as much as ten member
 rows, and the invite form a sixth of the team page (docs/performance.md). This writes the same
-HTML with an f-string; tests/test_templating.py compares it with WTForms' own on every kind of value.
+HTML with an f-string; tests/test_templating.py compares it with WTForms' own.
 """
 
 from functools import lru_cache
@@ -36,17 +36,18 @@ def init_app(app) -> None:
 
     @lru_cache(maxsize=4096)
     def path(script_root: str, endpoint: str, values: tuple) -> str:
-        return url_for(endpoint, **dict(values))
+        return url_for(endpoint, **{k: v for k, _type, v in values})
 
     def template_url_for(endpoint: str, **values) -> str:
         """url_for for templates, each path built once per app. A page links to about twenty
         paths and werkzeug takes about 8 µs to build one; a path depends only on the endpoint,
-        its values and the script root (the app has no url_defaults). `_external` and the other
+        its values and the script root (the app has no url_defaults and no host matching). `_external` and the other
         options, relative endpoints and calls outside a request go to url_for itself."""
         if endpoint[0] == "." or not has_request_context() or any(k[0] == "_" for k in values):
             return url_for(endpoint, **values)
-        try:
-            return path(request.script_root, endpoint, tuple(sorted(values.items())))
+        try:  # the type too: 1, 1.0 and True are equal keys but different URLs
+            key = tuple(sorted((k, type(v), v) for k, v in values.items()))
+            return path(request.script_root, endpoint, key)
         except TypeError:  # a value that cannot be a cache key
             return url_for(endpoint, **values)
 

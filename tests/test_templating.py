@@ -62,10 +62,12 @@ def test_every_widget_renders_the_same_with_either_writer(app, monkeypatch):
 def test_template_url_for_builds_what_url_for_builds(app):
     from flask import render_template_string, url_for
 
-    # The cache keys hold no host and no url_defaults: the app must not have any.
+    # The cache keys hold no host and no url_defaults: the app must not use them.
     assert not any(app.url_default_functions.values())
+    assert not app.url_map.host_matching and not app.subdomain_matching
     source = (
         "{{ url_for('teams.show') }}|{{ url_for('teams.audit_log', page=2) }}|"
+        "{{ url_for('teams.audit_log', page=1) }}|{{ url_for('teams.audit_log', page=True) }}|"
         "{{ url_for('static', filename='portal.css') }}|{{ url_for('auth.login', _external=True) }}"
     )
     for base, root in [("http://a.example", ""), ("https://b.example", "/portal")]:
@@ -75,6 +77,8 @@ def test_template_url_for_builds_what_url_for_builds(app):
                     [
                         url_for("teams.show"),
                         url_for("teams.audit_log", page=2),
+                        url_for("teams.audit_log", page=1),
+                        url_for("teams.audit_log", page=True),
                         url_for("static", filename="portal.css"),
                         url_for("auth.login", _external=True),
                     ]

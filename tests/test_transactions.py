@@ -3,6 +3,7 @@ that only read ends with COMMIT, so psycopg keeps its prepared statements."""
 
 import pytest
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
 from portal.auth.models import User
@@ -36,6 +37,15 @@ def probe_app(database_url, local_stripe, app):
         db.session.execute(text("UPDATE users SET name = 'Changed'"))
         return "updated"
 
+    @probe.get("/probe/failed-flush")
+    def failed_flush():
+        db.session.add(User(email="owner@clinic.example", name="Twin", password_hash="x"))
+        try:
+            db.session.flush()
+        except IntegrityError:
+            return "taken", 422  # caught, and no rollback: the session needs one
+        return "flushed"
+
     @probe.get("/probe/prepared")
     def prepared():
         return str(db.session.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar())
@@ -60,15 +70,25 @@ def test_a_request_that_only_reads_ends_with_commit(probe_app):
     assert seen == ["commit"]
 
 
-@pytest.mark.parametrize("path", ["/probe/flush", "/probe/pending", "/probe/statement"])
+@pytest.mark.parametrize(
+    "path", ["/probe/flush", "/probe/pending", "/probe/statement", "/probe/failed-flush"]
+)
 def test_what_a_view_did_not_commit_is_rolled_back(probe_app, make_user, path):
     make_user(email="owner@clinic.example", name="Owner")
     seen = endings(probe_app)
-    assert probe_app.test_client().get(path).status_code == 200
+    assert probe_app.test_client().get(path).status_code in (200, 422)
     assert "commit" not in seen
     with probe_app.app_context():
         names = db.session.scalars(select(User.name).order_by(User.email)).all()
     assert names == ["Owner"]
+
+
+def test_a_read_after_a_write_on_the_same_connection_ends_with_commit(probe_app):
+    client = probe_app.test_client()
+    seen = endings(probe_app)
+    client.get("/probe/flush")
+    client.get("/probe/read")
+    assert seen == ["rollback", "commit"]
 
 
 @pytest.mark.postgres

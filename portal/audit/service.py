@@ -6,7 +6,8 @@ from sqlalchemy import bindparam, select
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
-from portal.extensions import db, plain_rows
+from portal.db import plain_rows
+from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.teams.forms import ROLE_LABELS
 

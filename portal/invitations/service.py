@@ -16,7 +16,8 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.auth import service as auth
 from portal.auth.models import User
-from portal.extensions import db, plain_rows
+from portal.db import plain_rows
+from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
 from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email

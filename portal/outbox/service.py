@@ -182,7 +182,6 @@ def process_request_rows() -> None:
     """Run the rows the current request wrote, right after it committed."""
     if not current_app.config["OUTBOX_PROCESS_IN_REQUEST"]:
         return
-    db.session.rollback()
     # Rows may queue more rows (a cancelled plan emails its owner): a few rounds at most.
     for _round in range(3):
         ids = g.pop("outbox_ids", None)

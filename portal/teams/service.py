@@ -10,7 +10,8 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
 from portal.billing.service import own_subscription
-from portal.extensions import db, plain_rows
+from portal.db import plain_rows
+from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.teams.models import ROLES, Membership, Team
 
