@@ -29,18 +29,25 @@ def init_app(app: Flask) -> None:
             stripe_origin = f"http://127.0.0.1:{app.config['LOCAL_STRIPE_PORT']} " + (
                 app.config.get("STRIPE_API_BASE") or ""
             )
-        headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            CSP.format(nonce=csp_nonce(), form_targets=stripe_origin.strip()),
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
+        defaults = [
+            (
+                "Content-Security-Policy",
+                CSP.format(nonce=csp_nonce(), form_targets=stripe_origin.strip()),
+            ),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+            ("X-Frame-Options", "DENY"),
+        ]
         if not app.config["PORTAL_DEV"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
         if request.endpoint != "static":
             # Pages carry clinical and billing data: never cache them.
-            headers.setdefault("Cache-Control", "no-store")
+            defaults.append(("Cache-Control", "no-store"))
+        # What a view set stays. (Headers.setdefault() raises and catches an exception for each
+        # header that is missing.)
+        present = {name.lower() for name, _value in response.headers.items()}
+        for name, value in defaults:
+            if name.lower() not in present:
+                response.headers.add(name, value)
         response.vary.add("HX-Request")
         return response

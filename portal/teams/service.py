@@ -101,10 +101,8 @@ ONE_MEMBER = MEMBERS.where(Membership.id == bindparam("only"))
 def members_of(team: Team, *, only: int | None = None) -> list[MemberRow]:
     """The team's members (or the one with id `only`), owner first, then by name."""
     if only is None:
-        rows = plain_rows(MEMBERS, team_id=team.id)
-    else:
-        rows = plain_rows(ONE_MEMBER, team_id=team.id, only=only)
-    return [MemberRow(*row) for row in rows]
+        return plain_rows(MEMBERS, MemberRow, team_id=team.id)
+    return plain_rows(ONE_MEMBER, MemberRow, team_id=team.id, only=only)
 
 
 def find_member(team: Team, membership_id: int) -> Membership:
