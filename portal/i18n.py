@@ -172,14 +172,7 @@ def _template_ngettext(eval_ctx, *args, **variables) -> str:
 
 
 def init_app(app) -> None:
-    babel.init_app(app, locale_selector=select_locale)
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: translations().ugettext(s),
-        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
-        pgettext=lambda c, s: translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
-        newstyle=True,
-    )
+    babel.init_app(app, locale_selector=select_locale)  # installs Jinja's i18n extension
     app.jinja_env.globals.update(
         _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )

@@ -122,6 +122,11 @@ def member_table(me, team, members, *, focus: bool = False) -> dict:
     }
 
 
+def member_row(me, member) -> dict:
+    """member_table() for the one row that replaces its editor (it takes the focus back)."""
+    return member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True)
+
+
 def audit_entries(team_id: int, page: int) -> dict:
     """One page of the activity log as ready values (time, when, who, what)."""
     events, has_older = audit.page_of(team_id, page)
@@ -345,7 +350,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
-        **member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True),
+        **member_row(me, member),
     )
 
 
@@ -360,7 +365,7 @@ def member(membership_id):
     if request.args.get("view") == "row":
         return render_template(
             "teams/_member_rows.html",
-            **member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True),
+            **member_row(me, member),
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
     return render_template(template, member=member, me=me, team=me.team)
