@@ -5,11 +5,13 @@ from pathlib import Path
 from flask import Flask, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from portal import config, errors, i18n, security, templating
 from portal.clock import utcnow
 from portal.db import end_request_transaction
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+from portal.forms import MAX_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +28,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        host_hops = hops if app.config["PROXY_FIX_HOST"] else 0
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=host_hops)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_commands(app)
@@ -51,6 +55,19 @@ def register_extensions(app: Flask) -> None:
     from portal.permissions import load_user
 
     login_manager.user_loader(load_user)
+
+
+class IdConverter(IntegerConverter):
+    """<int:…> up to MAX_ID: a longer number is no page (404), not a database error (500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def register_converters(app: Flask) -> None:
+    # Before the blueprints: each rule takes its converter when it is added.
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_blueprints(app: Flask) -> None:
@@ -115,7 +132,6 @@ SEEN_AT_RESOLUTION = 60
 def register_request_hooks(app: Flask) -> None:
     from portal.auth.service import return_path
     from portal.htmx import hx_redirect
-    from portal.outbox.service import process_request_rows
 
     @app.before_request
     def enforce_session_timeouts():
@@ -137,7 +153,6 @@ def register_request_hooks(app: Flask) -> None:
     @app.after_request
     def end_transaction(response):
         end_request_transaction()
-        process_request_rows()
         return response
 
 

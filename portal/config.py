@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -24,8 +25,19 @@ DEFAULTS = {
     "SESSION_IDLE_SECONDS": 2 * 3600,
     "ARGON2_PARAMS": {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
     "WTF_CSRF_TIME_LIMIT": 3600,
+    # Larger request bodies get 413 before anything parses them (room for a CSV of members).
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "PREFERRED_URL_SCHEME": "https",
     "PROXY_FIX_HOPS": 0,
+    # X-Forwarded-Host is trusted only when the proxy is known to set it (it rewrites the host
+    # that every check of TRUSTED_HOSTS sees).
+    "PROXY_FIX_HOST": False,
+    # The one origin of every link that leaves the portal (emails, Stripe return URLs), e.g.
+    # https://portal.clinic.example. Required outside development mode.
+    "PUBLIC_URL": None,
+    # Host names requests may use; None means the host of PUBLIC_URL (and, in development,
+    # 127.0.0.1 and localhost). A request for any other host gets 400.
+    "TRUSTED_HOSTS": None,
     "BABEL_DEFAULT_LOCALE": "en",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Copenhagen",
     "LANGUAGES": {"en": "English", "da": "Dansk"},
@@ -35,17 +47,31 @@ DEFAULTS = {
     "MAIL_USE_SSL": False,
     "MAIL_DEFAULT_SENDER": "Clinic Teams <no-reply@clinicteams.example>",
     "SALES_EMAIL": "sales@clinicteams.example",
+    # Explicit: Flask-Limiter keeps the last app's setting on its shared object otherwise.
+    "RATELIMIT_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
+    # When Redis does not answer, each process limits in its own memory (logged) until it does.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    # Log-in: every attempt per address and IP; failed attempts per account from any IP
+    # (stuffing) and per IP across accounts (spraying). A limited correct password is refused.
     "RATELIMIT_LOGIN": "10/minute",
+    "RATELIMIT_LOGIN_ACCOUNT": "10/hour",
+    "RATELIMIT_LOGIN_IP": "20/hour",
     "RATELIMIT_SIGNUP": "5/hour",
+    # Sign-ups through a pending invitation link: the link proves the address, so they never
+    # use the anonymous budget above (a clinic signs up behind one IP).
+    "RATELIMIT_INVITATION_SIGNUP": "10/hour",
+    "RATELIMIT_INVITATION_SIGNUP_TEAM": "200/hour",
+    # Unknown invitation links per IP (guessing; tokens have 256 bits anyway).
+    "RATELIMIT_INVITATION_GUESS": "30/minute",
     "RATELIMIT_PASSWORD_RESET": "5/hour",
+    "RATELIMIT_PASSWORD_CHANGE": "5/hour",
     "RATELIMIT_INVITE_ADMIN": "50/hour",
     "RATELIMIT_INVITE_TEAM": "200/day",
     "RATELIMIT_RESEND": "5/hour",
     "RATELIMIT_CONTACT": "5/hour",
     "OUTBOX_MAX_ATTEMPTS": 8,
-    "OUTBOX_PROCESS_IN_REQUEST": True,
     "STRIPE_API_KEY": None,
     "STRIPE_API_BASE": None,
     "STRIPE_WEBHOOK_SECRET": None,
@@ -65,7 +91,6 @@ DEFAULTS = {
     "INVITATION_DAYS": 30,
     "LARGE_TEAM_SEATS": 10,
     "LOCAL_STRIPE_PORT": 8420,
-    "PUBLIC_URL": "http://127.0.0.1:5000",
 }
 
 DEV_DEFAULTS = {
@@ -74,7 +99,9 @@ DEV_DEFAULTS = {
     "REMEMBER_COOKIE_SECURE": False,
     "PREFERRED_URL_SCHEME": "http",
     "STRIPE_WEBHOOK_SECRET": "whsec_local_development",
+    "PUBLIC_URL": "http://127.0.0.1:5000",
 }
+DEV_HOSTS = ["127.0.0.1", "localhost"]
 
 
 def load(app, test_config: dict | None) -> None:
@@ -96,6 +123,20 @@ def load(app, test_config: dict | None) -> None:
     if uri.startswith("postgres://") or uri.startswith("postgresql://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
     _check_production(app.config)
+    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
+
+
+def trusted_hosts(config) -> list[str]:
+    """The host names requests may use: as configured (a list or "a,b"), else PUBLIC_URL's."""
+    hosts = config.get("TRUSTED_HOSTS")
+    if isinstance(hosts, str):
+        hosts = [host.strip() for host in hosts.split(",") if host.strip()]
+    if not hosts:
+        hosts = [urlsplit(config["PUBLIC_URL"]).hostname]
+        if config["PORTAL_DEV"]:
+            hosts += DEV_HOSTS
+    return list(hosts)
 
 
 def _apply_dev_defaults(app) -> None:
@@ -124,7 +165,7 @@ def _check_production(config) -> None:
         return
     missing = [
         key
-        for key in ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")
+        for key in ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL")
         if not config.get(key)
     ]
     if missing:

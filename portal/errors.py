@@ -1,12 +1,16 @@
 """Error pages: a clear page in the user's language, never a stack trace."""
 
-from flask import make_response, render_template
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+import time
 
-from portal.extensions import db
+from flask import make_response, render_template
+from flask_limiter import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, SecurityError
+
+from portal.extensions import db, limiter
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.teams.service import NotAllowedError, NotFoundError, TeamError
 
 
@@ -23,6 +27,11 @@ def _render(status: int, title: str, message: str):
 
 
 def init_app(app) -> None:
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A Host header outside TRUSTED_HOSTS: no URL can be built for it, so no page either.
+        return "Unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return _render(
@@ -33,13 +42,13 @@ def init_app(app) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        return _render(
-            429,
-            _("Too many attempts"),
-            _(
-                "You have tried this too many times. Wait a while and try again. Nothing was changed."
-            ),
-        )
+        """Say what was limited and when to try again (the Retry-After header says it too)."""
+        limited = isinstance(error, RateLimitExceeded) and error.limit.error_message
+        what = error.description if limited else _("You have tried this too many times.")
+        window = limiter.current_limit
+        minutes = max(1, round((window.reset_at - time.time()) / 60)) if window else 1
+        when = ngettext("Try again in %(num)d minute.", "Try again in %(num)d minutes.", minutes)
+        return _render(429, _("Too many attempts"), f"{what} {when} {_('Nothing was changed.')}")
 
     @app.errorhandler(TeamError)
     def team_error(error):
@@ -60,6 +69,7 @@ def init_app(app) -> None:
             403: (_("Not allowed"), _("You do not have access to this page or action.")),
             404: (_("Page not found"), _("We could not find this page. Check the link.")),
             405: (_("Not allowed"), _("This action is not available here.")),
+            413: (_("Too much data"), _("What you sent is too large. Send less at a time.")),
         }
         title, message = messages.get(
             error.code, (_("Something went wrong"), _("The request could not be completed."))

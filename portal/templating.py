@@ -14,6 +14,8 @@ from markupsafe import Markup, escape
 from wtforms import widgets
 from wtforms.widgets import core
 
+from portal.links import public_url
+
 wtforms_html_params = core.html_params
 QUOTE, ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
 
@@ -52,6 +54,7 @@ def init_app(app) -> None:
             return url_for(endpoint, **values)
 
     env.globals["url_for"] = template_url_for
+    env.globals["public_url"] = public_url
     # The labelled field of templates/_field.html for every template, without an import in
     # each render (Jinja builds the imported module again for every render that imports it).
     env.globals["field"] = lambda *args, **kw: env.get_template("_field.html").module.field(

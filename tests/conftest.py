@@ -225,6 +225,7 @@ def app_config(database_url, local_stripe, **overrides):
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_STORAGE_URI": os.environ.get("FLASK_RATELIMIT_STORAGE_URI", "memory://"),
         "SERVER_NAME": "localhost",
+        "PUBLIC_URL": "http://localhost",
         "MAIL_SERVER": None,
         # Cheap hashes keep the suite fast; test_auth checks the production parameters.
         "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
@@ -309,6 +310,22 @@ def outbox(app):
             return [r.payload | {"status": r.status} for r in rows if to in (None, r.payload["to"])]
 
     return emails
+
+
+def work_off_outbox(app) -> int:
+    """Carry out what the outbox holds, as the worker does; return how many rows succeeded."""
+    from portal.outbox.service import process_due
+
+    done = 0
+    with app.test_request_context():
+        while batch := process_due():  # a row may queue more rows
+            done += batch
+    return done
+
+
+@pytest.fixture
+def run_outbox(app):
+    return lambda: work_off_outbox(app)
 
 
 # -- SMTP --

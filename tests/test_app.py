@@ -13,6 +13,7 @@ PRODUCTION = {
     "STRIPE_API_KEY": "sk_live_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
     "SQLALCHEMY_DATABASE_URI": "sqlite://",
+    "PUBLIC_URL": "https://portal.clinic.example",
 }
 
 
@@ -36,7 +37,9 @@ def test_healthz_is_503_when_the_database_is_down(tmp_path):
     assert response.json["database"] == "down"
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL"]
+)
 def test_production_refuses_to_start_without_secrets(missing, monkeypatch):
     monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
     config = {**PRODUCTION, missing: None}
@@ -47,7 +50,8 @@ def test_production_refuses_to_start_without_secrets(missing, monkeypatch):
 def test_development_routes_are_404_outside_development(monkeypatch):
     monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
     app = create_app(PRODUCTION)
-    assert app.test_client().get("/dev/mailbox").status_code == 404
+    client = app.test_client()
+    assert client.get("/dev/mailbox", base_url="https://portal.clinic.example").status_code == 404
 
 
 def test_production_cookies_are_host_only_and_secure(monkeypatch):

@@ -226,7 +226,8 @@ def test_login_is_rate_limited_per_address_and_ip(client, make_user):
         )
     limited = client.post("/login", data={"email": "anna@clinic.example", "password": PASSWORD})
     assert limited.status_code == 429
-    assert "too many times" in limited.text
+    assert "Too many log-in attempts for this address. Try again in 1 minute." in limited.text
+    assert int(limited.headers["Retry-After"]) <= 60
     other = client.post("/login", data={"email": "other@clinic.example", "password": "x"})
     assert other.status_code == 422
 

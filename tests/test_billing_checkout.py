@@ -1,4 +1,5 @@
 import json
+import signal
 import threading
 import time
 
@@ -10,7 +11,7 @@ from portal import create_app
 from portal.auth.models import User
 from portal.billing.models import StripeEvent, Subscription
 from portal.extensions import db
-from tests.conftest import app_config, free_port, post_event
+from tests.conftest import LOCAL_STRIPE, app_config, free_port, post_event
 
 
 def start_checkout(client, plan="pro", interval="month"):
@@ -165,13 +166,35 @@ def test_an_event_for_an_unknown_customer_is_acknowledged_and_ignored(client, ap
     assert subscriptions(app) == []
 
 
-def test_a_failure_while_handling_is_a_5xx_and_changes_nothing(client, app, stripe_api):
+def test_an_event_for_a_subscription_stripe_does_not_know_is_acknowledged(client, app, stripe_api):
     event = {
-        "id": "evt_broken",
+        "id": "evt_gone",
         "type": "customer.subscription.updated",
         "data": {"object": {"id": "sub_does_not_exist", "object": "subscription"}},
     }
-    response = post_event(client, event)
+    assert post_event(client, event).status_code == 200  # else Stripe retries it for days
+    assert subscriptions(app) == []
+
+
+@pytest.mark.parametrize("app_overrides", [{"STRIPE_TIMEOUT": 1}])
+def test_a_failure_while_handling_is_a_5xx_and_changes_nothing(client, app, stripe_api):
+    customer = stripe_api.post("/v1/customers", {"email": "elsewhere@clinic.example"})
+    price = stripe_api.list("prices")[0]["id"]
+    subscription = stripe_api.post(
+        "/v1/subscriptions",
+        {"customer": customer["id"], "items[0][price]": price, "trial_period_days": 14},
+    )
+    event = {
+        "id": "evt_broken",
+        "type": "customer.subscription.updated",
+        "data": {"object": {"id": subscription["id"], "object": "subscription"}},
+    }
+    process = LOCAL_STRIPE["process"]
+    process.send_signal(signal.SIGSTOP)  # Stripe does not answer
+    try:
+        response = post_event(client, event)
+    finally:
+        process.send_signal(signal.SIGCONT)
     assert response.status_code == 500
     with app.app_context():
         assert db.session.query(StripeEvent).count() == 0  # so Stripe's retry is handled

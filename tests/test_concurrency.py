@@ -1,5 +1,6 @@
 """Races on PostgreSQL: two threads, two connections, started together by a barrier."""
 
+import re
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from portal.outbox.models import OutboxMessage
 from portal.permissions import membership_of
 from portal.teams import service as teams
 from portal.teams.models import Membership
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
 
@@ -183,3 +185,59 @@ def test_the_same_webhook_event_delivered_twice_at_once_is_applied_once(app, str
     with app.app_context():
         assert db.session.query(StripeEvent).count() == 1
         assert db.session.query(Subscription).count() == 1
+
+
+def parallel_posts(clients, path, data):
+    """POST from each client at the same moment; return the status codes."""
+    barrier = threading.Barrier(len(clients))
+    statuses = [None] * len(clients)
+
+    def run(index, client):
+        barrier.wait()
+        statuses[index] = client.post(path, data=data).status_code
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return statuses
+
+
+def test_ten_parallel_identical_invites_give_one_invitation_and_no_500(
+    app, make_user, make_team, outbox
+):
+    owner = make_user(email="olga@clinic.example")
+    make_team(owner)
+    clients = []
+    for _ in range(10):
+        client = app.test_client()
+        client.post("/login", data={"email": "olga@clinic.example", "password": PASSWORD})
+        clients.append(client)
+    data = {"emails": "same@clinic.example", "role": "member"}
+    statuses = parallel_posts(clients, "/settings/teams/invitations", data)
+    assert all(status == 303 for status in statuses), statuses
+    with app.app_context():
+        assert db.session.query(Invitation).filter_by(email="same@clinic.example").count() == 1
+    assert len(outbox("same@clinic.example")) == 1
+
+
+def test_twenty_parallel_sign_ups_through_one_link_give_one_account_and_no_500(
+    app, client, make_user, make_team, outbox
+):
+    owner = make_user(email="olga@clinic.example")
+    make_team(owner)
+    client.post("/login", data={"email": "olga@clinic.example", "password": PASSWORD})
+    client.post("/settings/teams/invitations", data={"emails": "new@clinic.example"})
+    [mail] = outbox("new@clinic.example")
+    link = re.search(r"http://localhost(/invitations/\S+)", mail["text"]).group(1)
+    clients = [app.test_client() for _ in range(20)]
+    data = {"name": "Nina", "password": "a sunny day in aarhus"}
+    statuses = parallel_posts(clients, link + "/signup", data)
+    # 303: joined, or "an account exists" back on the invitation; 429 past its sign-up limit.
+    assert all(status in (303, 409, 410, 429) for status in statuses), statuses
+    assert statuses.count(303) >= 1
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="new@clinic.example").count() == 1
+        [user] = db.session.query(User).filter_by(email="new@clinic.example").all()
+        assert db.session.query(Membership).filter_by(user_id=user.id).count() == 1

@@ -26,10 +26,12 @@ def app_overrides(request):
     return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "OUTBOX_MAX_ATTEMPTS": 3}
 
 
-def test_email_goes_out_over_real_smtp_in_the_recipients_language(client, app):
+def test_email_goes_out_over_real_smtp_in_the_recipients_language(client, app, run_outbox):
     sink = SMTPSink(SMTP_PORT).start()
     try:
         sign_up(client)
+        assert sink.messages == []  # the request only queued it
+        assert run_outbox() == 1
         [message] = sink.messages
     finally:
         sink.stop()
@@ -44,6 +46,8 @@ def test_email_goes_out_over_real_smtp_in_the_recipients_language(client, app):
 def test_smtp_down_then_back_delivers_once_and_late(client, app):
     response = sign_up(client)
     assert response.status_code == 200  # the sign-up itself succeeded
+    with app.test_request_context():
+        assert service.process_due() == 0
     [row] = rows(app)
     assert (row.status, row.attempts) == ("pending", 1)
     assert "Connection refused" in row.last_error or "Errno" in row.last_error
@@ -62,6 +66,7 @@ def test_smtp_down_then_back_delivers_once_and_late(client, app):
 def test_retries_back_off_then_end_in_a_visible_failed_state(client, app):
     sign_up(client)
     with app.test_request_context():
+        assert service.process_due() == 0  # SMTP is down
         assert service.process_due(now=later(seconds=10)) == 0  # not due yet: back-off
         assert rows(app)[0].attempts == 1
         service.process_due(now=later(minutes=1))
@@ -75,11 +80,11 @@ def test_a_claimed_row_is_not_run_twice(app):
     with app.test_request_context():
         message = service.enqueue("email", {"to": "x@clinic.example"}, key="k1")
         db.session.commit()
-        first = service._claim(now=later(seconds=1), limit=10, ids=None)
-        second = service._claim(now=later(seconds=1), limit=10, ids=None)
+        first = service._claim(now=later(seconds=1), limit=10)
+        second = service._claim(now=later(seconds=1), limit=10)
         assert first == [message.id] and second == []
         # A worker that died keeps the row only until its lease ends.
-        assert service._claim(now=later(minutes=6), limit=10, ids=None) == [message.id]
+        assert service._claim(now=later(minutes=6), limit=10) == [message.id]
 
 
 def test_the_same_idempotency_key_cannot_be_queued_twice(app):

@@ -65,6 +65,7 @@ def test_template_url_for_builds_what_url_for_builds(app):
     # The cache keys hold no host and no url_defaults: the app must not use them.
     assert not any(app.url_default_functions.values())
     assert not app.url_map.host_matching and not app.subdomain_matching
+    app.config["TRUSTED_HOSTS"] = ["a.example", "b.example"]
     source = (
         "{{ url_for('teams.show') }}|{{ url_for('teams.audit_log', page=2) }}|"
         "{{ url_for('teams.audit_log', page=1) }}|{{ url_for('teams.audit_log', page=True) }}|"

@@ -1,11 +1,11 @@
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from portal.auth import service as auth_service
 from portal.auth.forms import ChangePasswordForm, ProfileForm
 from portal.auth.views import start_session
 from portal.billing import service as billing
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.referrals import service as referrals
 
@@ -43,18 +43,31 @@ def update_profile():
     return redirect(url_for("account.show"), 303)
 
 
+def _user_key() -> str:
+    return f"user:{current_user.id}"
+
+
 @bp.post("/password")
 @login_required
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_PASSWORD_CHANGE"],
+    key_func=_user_key,
+    error_message=lambda: _("Too many attempts to change your password."),
+)
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if auth_service.authenticate(current_user.email, form.current_password.data) is None:
+        user = current_user._get_current_object()
+        if auth_service.authenticate(user.email, form.current_password.data) is None:
             form.current_password.errors.append(_("This is not your current password."))
         else:
-            user = current_user._get_current_object()
-            auth_service.set_password(user, form.password.data)
-            start_session(user)
-            db.session.commit()
-            flash(_("Your password is changed. You are logged out everywhere else."), "success")
-            return redirect(url_for("account.show"), 303)
+            try:
+                auth_service.set_password(user, form.password.data)
+            except auth_service.PasswordPolicyError as error:
+                form.password.errors.append(str(error))
+            else:
+                start_session(user)
+                db.session.commit()
+                flash(_("Your password is changed. You are logged out everywhere else."), "success")
+                return redirect(url_for("account.show"), 303)
     return _page(password=form, status=422)

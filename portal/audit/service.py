@@ -40,18 +40,21 @@ ACTIONS = {
 }
 
 
+def _one_line(text: str) -> str:
+    # Names and addresses are shown as text; CR/LF would forge lines in exported logs.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 def record(
     team_id: int, action: str, *, actor: User | None, now: datetime, target: str = "", **details
 ) -> AuditEvent:
     """Append one entry to a team's audit log in the current transaction."""
-    # Names and addresses are shown as text; CR/LF would forge lines in exported logs.
-    clean = target.replace("\r", " ").replace("\n", " ")[:254]
     event = AuditEvent(
         team_id=team_id,
         actor_id=actor.id if actor else None,
-        actor_name=actor.name if actor else "system",
+        actor_name=_one_line(actor.name) if actor else "system",
         action=action,
-        target=clean,
+        target=_one_line(target)[:254],
         details=details,
         created_at=now,
     )

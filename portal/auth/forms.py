@@ -1,8 +1,8 @@
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from portal.auth.service import PasswordPolicyError, check_password_policy
+from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
 
@@ -11,15 +11,26 @@ def strip(value):
 
 
 class NewPassword:
-    """Check a new password against the policy, with the email it must not equal."""
+    """Check a new password against the policy, with the form's email and name if it has them
+    (the services check again with the account's own, on every path that sets a password)."""
 
     def __call__(self, form, field):
-        email_field = getattr(form, "email", None)
-        email = email_field.data or "" if email_field is not None else ""
+        given = {key: getattr(form, key).data or "" for key in ("email", "name") if key in form}
         try:
-            check_password_policy(field.data or "", email=email)
+            check_password_policy(field.data or "", **given)
         except PasswordPolicyError as error:
             raise ValidationError(str(error)) from None
+
+
+class AsciiAddress:
+    """Refuse addresses with letters outside ASCII: mail servers without SMTPUTF8 cannot
+    deliver to them, and every email we send goes to this address."""
+
+    def __call__(self, form, field):
+        if field.data and not field.data.isascii():
+            raise ValidationError(
+                _l("Use an address without letters like æ, ø or å: we cannot email it.")
+            )
 
 
 def name_field() -> StringField:
@@ -35,25 +46,26 @@ def work_email_field() -> EmailField:
         validators=[
             DataRequired(),
             Email(_l("Enter an email address like name@clinic.dk.")),
+            AsciiAddress(),
             Length(max=254),
         ],
     )
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     name = name_field()
     email = work_email_field()
     password = PasswordField(_l("Password"), validators=[InputRequired(), NewPassword()])
     ref = HiddenField()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("Email"), filters=[strip], validators=[InputRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=256)])
     next = HiddenField()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField(
         _l("Email"),
         filters=[strip],
@@ -61,14 +73,14 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField(_l("New password"), validators=[InputRequired(), NewPassword()])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = name_field()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
     password = PasswordField(_l("New password"), validators=[InputRequired(), NewPassword()])

@@ -1,8 +1,8 @@
 """Accounts: sign-up, passwords, email verification and reset tokens, sessions."""
 
+import re
 import secrets
 from datetime import datetime
-from importlib import resources
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -10,9 +10,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from zxcvbn import zxcvbn
 
 from portal.auth.models import User
 from portal.extensions import db
+from portal.forms import CONTROL
 from portal.i18n import gettext as _
 
 VERIFY_MAX_AGE = 7 * 24 * 3600
@@ -25,21 +28,21 @@ class PasswordPolicyError(ValueError):
     """A password that is too short, too long or too common."""
 
 
+class EmailTakenError(ValueError):
+    """Another account has this address (perhaps created a moment ago by a parallel request)."""
+
+
 class TokenInvalidError(ValueError):
     """A verification or reset link that is expired, used or forged."""
 
 
 def safe_next(target: str | None, default: str) -> str:
     """Accept only a local path as the place to go after logging in."""
-    if not target:
+    # Browsers read a backslash as a slash, and CR or LF would end the Location header.
+    if not target or CONTROL.search(target) or "\\" in target:
         return default
     parts = urlsplit(target)
-    if (
-        parts.scheme
-        or parts.netloc
-        or not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-    ):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
 
@@ -75,22 +78,23 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _common_passwords() -> frozenset[str]:
-    text = resources.files("portal.auth").joinpath("common-passwords.txt").read_text()
-    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+# zxcvbn's score: 3 is "safely unguessable" (about 10^10 guesses). It knows the common
+# passwords, names and words, and their keyboard, date and l33t variants (Summer2024!,
+# Passw0rd!), so the policy needs no list of its own and no composition rules.
+PASSWORD_MIN_SCORE = 3
+ZXCVBN_MAX = 72  # zxcvbn refuses longer input; the first 72 characters decide
 
 
-COMMON_PASSWORDS = _common_passwords()
-
-
-def check_password_policy(password: str, *, email: str = "") -> None:
+def check_password_policy(password: str, *, email: str = "", name: str = "") -> None:
     """Raise PasswordPolicyError with the reason a password cannot be used."""
     if len(password) < PASSWORD_MIN:
         raise PasswordPolicyError(_("Use at least %(n)d characters.", n=PASSWORD_MIN))
     if len(password) > PASSWORD_MAX:
         raise PasswordPolicyError(_("Use at most %(n)d characters.", n=PASSWORD_MAX))
-    lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or lowered == normalize_email(email) or len(set(lowered)) < 3:
+    address = normalize_email(email)
+    own_words = [address, *re.split(r"[@.+_-]", address), *name.lower().split()]
+    score = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[w for w in own_words if w])["score"]
+    if score < PASSWORD_MIN_SCORE or password.lower() == address:
         raise PasswordPolicyError(_("This password is too easy to guess. Choose another."))
 
 
@@ -101,7 +105,8 @@ def find_user_by_email(email: str) -> User | None:
 def create_user(
     *, name: str, email: str, password: str, locale: str | None, now: datetime, verified=False
 ) -> User:
-    """Create an account; the caller has checked that the email is free."""
+    """Create an account; EmailTakenError if the address has one (checked by the database)."""
+    check_password_policy(password, email=email, name=name)
     user = User(
         name=name.strip(),
         email=normalize_email(email),
@@ -111,9 +116,29 @@ def create_user(
         referral_code=secrets.token_urlsafe(9),
         created_at=now,
     )
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:
+        raise EmailTakenError() from None
     return user
+
+
+def sign_up(*, name: str, email: str, password: str, locale: str | None, now: datetime):
+    """Create an account, or find the one that has this address: (user, created).
+
+    Both cost one password hash, so the time a sign-up takes does not tell whether the address
+    has an account (the caller answers both the same way).
+    """
+    existing = find_user_by_email(email)
+    if existing is None:
+        try:
+            user = create_user(name=name, email=email, password=password, locale=locale, now=now)
+        except EmailTakenError:
+            return find_user_by_email(email), False
+        return user, True
+    hasher().hash(password)
+    return existing, False
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -131,7 +156,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password and end every session of this user."""
+    """Change the password (it must meet the policy) and end every session of this user."""
+    check_password_policy(password, email=user.email, name=user.name)
     user.password_hash = hasher().hash(password)
     end_sessions(user)
 
@@ -174,7 +200,6 @@ def user_for_reset(token: str) -> User:
 def reset_password(token: str, password: str, *, now: datetime) -> User:
     """Set a new password from a reset link; the link proves the email address too."""
     user = user_for_reset(token)
-    check_password_policy(password, email=user.email)
     set_password(user, password)
     if user.email_verified_at is None:
         user.email_verified_at = now

@@ -15,8 +15,10 @@ from portal.auth import service
 from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from portal.clock import utcnow
 from portal.extensions import db, limiter, login_manager
+from portal.forms import plain
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
+from portal.links import public_url
 from portal.outbox.service import email_user
 from portal.referrals.service import record_signup as record_referral
 
@@ -42,44 +44,41 @@ def send_verification(user, *, now) -> None:
         user,
         "verify_email",
         key=f"verify:{user.id}:{now.timestamp()}",
-        link=url_for("auth.verify", token=service.make_verify_token(user), _external=True),
+        link=public_url("auth.verify", token=service.make_verify_token(user)),
     )
 
 
-# One budget for both ways to create an account (the sign-up page and invitation links).
-signup_limit = limiter.shared_limit(
-    lambda: current_app.config["RATELIMIT_SIGNUP"], scope="signup", methods=["POST"]
-)
-
-
 @bp.route("/signup", methods=["GET", "POST"])
-@signup_limit
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_SIGNUP"],
+    methods=["POST"],
+    error_message=lambda: _("Too many sign-ups from your network."),
+)
 def signup():
     form = SignupForm(ref=request.args.get("ref", ""))
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render_template("auth/signup.html", form=form), status
     now = utcnow()
-    existing = service.find_user_by_email(form.email.data)
-    if existing is not None:
-        # Same answer as for a new address, so the form does not reveal who has an account.
-        email_user(
-            existing,
-            "account_exists",
-            key=f"exists:{existing.id}:{now.timestamp()}",
-            login_link=url_for("auth.login", _external=True),
-            reset_link=url_for("auth.forgot_password", _external=True),
-        )
-    else:
-        user = service.create_user(
-            name=form.name.data,
-            email=form.email.data,
-            password=form.password.data,
-            locale=session.get("locale") or _request_locale(),
-            now=now,
-        )
+    user, created = service.sign_up(
+        name=form.name.data,
+        email=form.email.data,
+        password=form.password.data,
+        locale=session.get("locale") or _request_locale(),
+        now=now,
+    )
+    if created:
         record_referral(user, form.ref.data, now=now)
         send_verification(user, now=now)
+    else:
+        # Same answer as for a new address, so the form does not reveal who has an account.
+        email_user(
+            user,
+            "account_exists",
+            key=f"exists:{user.id}:{now.timestamp()}",
+            login_link=public_url("auth.login"),
+            reset_link=public_url("auth.forgot_password"),
+        )
     db.session.commit()
     return render_template("auth/check_inbox.html", email=service.normalize_email(form.email.data))
 
@@ -88,8 +87,39 @@ def _request_locale() -> str:
     return request.accept_languages.best_match(list(current_app.config["LANGUAGES"])) or "en"
 
 
+def _account_key() -> str:
+    return f"login-account:{service.normalize_email(request.form.get('email', ''))}"
+
+
+def _ip_key() -> str:
+    return f"login-ip:{request.remote_addr}"
+
+
+def _failed(response) -> bool:
+    return response.status_code != 303
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], key_func=_login_key, methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN"],
+    key_func=_login_key,
+    methods=["POST"],
+    error_message=lambda: _("Too many log-in attempts for this address."),
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    error_message=lambda: _("Too many failed log-ins to this account."),
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_IP"],
+    key_func=_ip_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    error_message=lambda: _("Too many failed log-ins from your network."),
+)
 def login():
     form = LoginForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
     if form.validate_on_submit():
@@ -152,11 +182,12 @@ def verify(token):
 @bp.post("/verify/resend")
 @limiter.limit(lambda: current_app.config["RATELIMIT_PASSWORD_RESET"])
 def resend_verification():
-    user = service.find_user_by_email(request.form.get("email", ""))
+    email = plain(request.form.get("email"))
+    user = service.find_user_by_email(email)
     if user is not None and not user.is_verified:
         send_verification(user, now=utcnow())
         db.session.commit()
-    return render_template("auth/check_inbox.html", email=request.form.get("email", ""))
+    return render_template("auth/check_inbox.html", email=email)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -172,9 +203,7 @@ def forgot_password():
             user,
             "reset_password",
             key=f"reset:{user.id}:{now.timestamp()}",
-            link=url_for(
-                "auth.reset_password", token=service.make_reset_token(user), _external=True
-            ),
+            link=public_url("auth.reset_password", token=service.make_reset_token(user)),
         )
         db.session.commit()
     return render_template("auth/forgot_sent.html", email=service.normalize_email(form.email.data))

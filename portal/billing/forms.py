@@ -1,11 +1,11 @@
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.auth.forms import strip
+from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
 INTERVAL_LABELS = {"month": _l("Monthly"), "year": _l("Annual")}
@@ -13,7 +13,7 @@ PLAN_CHOICES = [SelectChoice("pro", "Pro"), SelectChoice("practice", "Practice")
 INTERVAL_CHOICES = [SelectChoice(value, label) for value, label in INTERVAL_LABELS.items()]
 
 
-class PlanForm(FlaskForm):
+class PlanForm(Form):
     plan = SelectField(_l("Plan"), choices=PLAN_CHOICES)
     interval = SelectField(_l("Billing cycle"), choices=INTERVAL_CHOICES)
 
@@ -23,7 +23,7 @@ def vat_number(form, field):
         raise ValidationError(_l("Use the country code and number, for example DK12345678."))
 
 
-class InvoiceDetailsForm(FlaskForm):
+class InvoiceDetailsForm(Form):
     name = StringField(
         _l("Clinic legal name"), filters=[strip], validators=[DataRequired(), Length(max=200)]
     )

@@ -8,7 +8,6 @@ seat version. A joiner's own subscription is cancelled and its unused part refun
 import logging
 from datetime import datetime
 
-from flask import url_for
 from sqlalchemy import select
 
 from portal.auth.models import User
@@ -17,6 +16,7 @@ from portal.billing.models import Subscription
 from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.links import public_url
 from portal.outbox.service import email_user, enqueue, handler
 from portal.teams import service as teams
 from portal.teams.models import Membership, Team
@@ -141,5 +141,5 @@ def cancel_joiner_subscription(payload: dict, key: str) -> None:
         plan=billing.PLAN_NAMES[subscription.plan],
         team=team,
         refunded=refunded,
-        link=url_for("teams.show", _external=True),
+        link=public_url("teams.show"),
     )

@@ -13,6 +13,7 @@ from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
 from portal.billing.stripe_gateway import BillingUnavailableError, gateway, lookup_key
 from portal.clock import from_timestamp, utcnow
 from portal.extensions import db
+from portal.links import public_url
 from portal.outbox.service import email_user
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,6 @@ def handle_event(event: dict, *, now: datetime) -> None:
 
 def notify_owner(subscription: Subscription, template: str, *, key: str, now: datetime) -> None:
     """Email the person who pays (once per key) about their subscription."""
-    from flask import url_for
 
     from portal.teams.models import Team
 
@@ -291,7 +291,7 @@ def notify_owner(subscription: Subscription, template: str, *, key: str, now: da
         plan=PLAN_NAMES[subscription.plan],
         team=team,
         first_amount=_next_amount(subscription),
-        link=url_for("billing.team" if team else "account.show", _external=True),
+        link=public_url("billing.team" if team else "account.show"),
     )
 
 

@@ -1,6 +1,7 @@
 """The only module that talks to Stripe. One StripeClient per app, built from its config."""
 
 import logging
+import time
 from dataclasses import dataclass
 
 import stripe
@@ -11,6 +12,10 @@ log = logging.getLogger(__name__)
 
 class BillingUnavailableError(RuntimeError):
     """Stripe could not be reached or failed; the caller may retry later."""
+
+
+class UnknownToStripeError(BillingUnavailableError):
+    """Stripe answered that the object does not exist (another environment, or deleted)."""
 
 
 class PaymentDeclinedError(RuntimeError):
@@ -59,6 +64,11 @@ class StripeGateway:
             return result.to_dict() if hasattr(result, "to_dict") else result
         except stripe.CardError as error:
             raise PaymentDeclinedError(error.user_message or str(error)) from error
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise UnknownToStripeError(str(error)) from error
+            log.warning("Stripe call failed: %s: %s", type(error).__name__, error)
+            raise BillingUnavailableError(str(error)) from error
         except stripe.StripeError as error:
             log.warning("Stripe call failed: %s: %s", type(error).__name__, error)
             raise BillingUnavailableError(str(error)) from error
@@ -312,6 +322,10 @@ class StripeGateway:
     def construct_event(self, payload: bytes, signature: str | None):
         if not signature or not self.webhook_secret:
             raise WebhookSignatureError("missing signature")
+        # The SDK rejects only timestamps too far in the past; one from the future is as stale.
+        stamps = [p[2:] for p in signature.split(",") if p.startswith("t=")]
+        if not stamps or not stamps[0].isdigit() or int(stamps[0]) > time.time() + self.tolerance:
+            raise WebhookSignatureError("timestamp missing or in the future")
         try:
             event = stripe.Webhook.construct_event(
                 payload, signature, self.webhook_secret, tolerance=self.tolerance

@@ -9,6 +9,7 @@ from portal.billing.forms import INTERVAL_LABELS, InvoiceDetailsForm, PlanForm
 from portal.billing.stripe_gateway import (
     BillingUnavailableError,
     InvalidTaxIdError,
+    UnknownToStripeError,
     WebhookSignatureError,
     gateway,
 )
@@ -16,6 +17,7 @@ from portal.clock import utcnow
 from portal.extensions import csrf, db
 from portal.htmx import hx_redirect
 from portal.i18n import gettext as _
+from portal.links import public_url
 from portal.teams.service import members_of as team_members
 
 bp = Blueprint("billing", __name__)
@@ -30,9 +32,8 @@ def checkout():
             current_user,
             plan=request.form.get("plan", ""),
             interval=request.form.get("interval", ""),
-            success_url=url_for("billing.checkout_done", _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("account.show", _external=True),
+            success_url=public_url("billing.checkout_done") + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=public_url("account.show"),
             now=utcnow(),
         )
     except service.CheckoutNotAllowedError:
@@ -71,7 +72,7 @@ def portal():
     try:
         session = gateway().create_portal_session(
             customer=subscription.stripe_customer_id,
-            return_url=url_for(back, _external=True),
+            return_url=public_url(back),
             locale=current_user.locale or "en",
         )
     except BillingUnavailableError:
@@ -94,6 +95,15 @@ def webhook():
         db.session.commit()
     except service.DuplicateEventError:
         return {"status": "duplicate"}, 200
+    except UnknownToStripeError:
+        # Another environment's object, or a deleted one: retrying for days would not help.
+        db.session.rollback()
+        log.warning(
+            "webhook %s (%s) names an object Stripe does not know; ignored",
+            event["id"],
+            event["type"],
+        )
+        return {"status": "ignored"}, 200
     except Exception:
         db.session.rollback()
         log.exception("webhook %s (%s) failed; Stripe will retry", event["id"], event["type"])

@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, StringField, TextAreaField
+from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.auth.forms import strip
+from portal.forms import Form, IdField
 from portal.i18n import lazy_gettext as _l
 
 
-class SessionForm(FlaskForm):
+class SessionForm(Form):
     title = StringField(
         _l("Title"),
         filters=[strip],
@@ -17,4 +17,4 @@ class SessionForm(FlaskForm):
         _l("Date"), validators=[DataRequired(_l("Enter the date of the consultation."))]
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=100000)])
-    template_id = HiddenField()
+    template_id = IdField(validators=[Optional()])

@@ -52,8 +52,8 @@ def create():
         abort(403)
     form = SessionForm()
     template = None
-    if form.template_id.data and form.template_id.data.isdigit():
-        template = templates.find_template(current_user, me, int(form.template_id.data))
+    if form.template_id.data:
+        template = templates.find_template(current_user, me, form.template_id.data)
     if template is not None and not form.title.data:
         form.title.data = template.title
     if not form.date.data:

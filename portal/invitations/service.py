@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
-from sqlalchemy import bindparam, select, update
+from flask import current_app
+from limits import parse as parse_limit
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import permissions
@@ -20,6 +21,7 @@ from portal.db import plain_rows
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
+from portal.links import public_url
 from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
 from portal.teams.models import Membership, Team
 from portal.teams.service import (
@@ -32,6 +34,9 @@ from portal.teams.service import (
 
 SEPARATORS = re.compile(r"[\s,;]+")
 MAX_ADDRESSES = 50
+# Inviting a pending address again resends it, except within this time of the last send: a
+# double submit (or ten parallel ones) sends one email.
+RESEND_GRACE = timedelta(minutes=1)
 
 
 class InvitationGoneError(Exception):
@@ -46,6 +51,18 @@ class AlreadyInTeamError(Exception):
     """The invitee belongs to a team already (one team per user)."""
 
 
+class TooManyAddressesError(Exception):
+    """More addresses in one request than MAX_ADDRESSES; nothing was sent."""
+
+    def __init__(self, allowance: int):
+        super().__init__(allowance)
+        self.allowance = allowance
+
+
+class InviteLimitError(TooManyAddressesError):
+    """More new invitations than the admin's hourly or the team's daily budget has left."""
+
+
 class TeamClosedError(Exception):
     """The team cannot take this member now: its subscription ended, or assistants need Practice."""
 
@@ -53,7 +70,7 @@ class TeamClosedError(Exception):
 @dataclass(frozen=True)
 class InviteResult:
     email: str
-    outcome: str  # invited, resent, already_invited, member, invalid, yourself
+    outcome: str  # invited, resent, already_invited, member, invalid, unsupported, yourself
     invitation: Invitation | None = None
 
 
@@ -89,8 +106,11 @@ def parse_addresses(text: str) -> list[str]:
 
 
 def normalize_address(address: str) -> str | None:
-    """The one canonical form of an invited address, or None if it is not a valid address."""
-    if "=?" in address or len(address) > 254:
+    """The one canonical form of an invited address, or None if it is not a valid address.
+
+    Letters outside ASCII (æble@klinik.dk) would need SMTPUTF8, which mail servers do not
+    all offer: such addresses are refused here rather than failing at delivery."""
+    if "=?" in address or len(address) > 254 or not address.isascii():
         return None
     try:
         valid = validate_email(address, check_deliverability=False)
@@ -130,18 +150,51 @@ def _send(invitation: Invitation, raw: str, *, inviter: User, now: datetime) -> 
         inviter=inviter,
         role=invitation.role,
         expires_at=invitation.expires_at,
-        link=url_for("invitations.show", token=raw, _external=True),
+        link=public_url("invitations.show", token=raw),
+    )
+
+
+def invite_allowance(team: Team, inviter: User, *, now: datetime) -> int:
+    """How many new invitations the admin may send now: what is left of their hourly and the
+    team's daily budget (RATELIMIT_INVITE_ADMIN, _TEAM), counted from invitations created."""
+    config = current_app.config
+
+    def left(limit: str, *where) -> int:
+        item = parse_limit(limit)
+        since = now - timedelta(seconds=item.get_expiry())
+        used = db.session.scalar(
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.created_at > since, *where)
+        )
+        return item.amount - used
+
+    return max(
+        0,
+        min(
+            left(config["RATELIMIT_INVITE_ADMIN"], Invitation.invited_by_id == inviter.id),
+            left(config["RATELIMIT_INVITE_TEAM"], Invitation.team_id == team.id),
+        ),
     )
 
 
 def invite_members(me: Membership, text: str, role: str, *, now: datetime) -> list[InviteResult]:
-    """Invite each address with the role; report per address what happened."""
-    team = me.team
-    if not permissions.can_invite(me, team):
+    """Invite each address with the role; report per address what happened.
+
+    All or nothing: a batch larger than MAX_ADDRESSES or than the budget sends nothing. Only
+    invitations created count against the budget (not invalid words, members or resends).
+    """
+    if not permissions.can_invite(me, me.team):
         raise NotAllowedError("cannot invite")
-    if role not in permissions.grantable_roles(me, team):
+    if role not in permissions.grantable_roles(me, me.team):
         raise NotAllowedError("role not allowed")
-    addresses = parse_addresses(text)[:MAX_ADDRESSES]
+    # One team's invitations one at a time: the budget and the pending check see every row
+    # that a parallel request created.
+    team = lock_team(me.team_id)
+    addresses = parse_addresses(text)
+    allowance = invite_allowance(team, me.user, now=now)
+    if len(addresses) > MAX_ADDRESSES:
+        raise TooManyAddressesError(allowance)
     normalized = {a: normalize_address(a) for a in addresses}
     valid = [n for n in normalized.values() if n]
     members = set(
@@ -161,14 +214,19 @@ def invite_members(me: Membership, text: str, role: str, *, now: datetime) -> li
             )
         )
     }
+    fresh = {a for a in valid if a not in members and a not in pending and a != me.user.email}
+    if len(fresh) > allowance:
+        raise InviteLimitError(allowance)
     results = []
     for typed, address in normalized.items():
         if address is None:
-            results.append(InviteResult(typed, "invalid"))
+            results.append(InviteResult(typed, "unsupported" if not typed.isascii() else "invalid"))
         elif address == me.user.email:
             results.append(InviteResult(address, "yourself"))
         elif address in members:
             results.append(InviteResult(address, "member"))
+        elif address in pending and now - pending[address].sent_at < RESEND_GRACE:
+            results.append(InviteResult(address, "already_invited", pending[address]))
         elif address in pending:
             resent = _resend(pending[address], inviter=me.user, now=now)
             results.append(InviteResult(address, "resent", resent))
@@ -218,7 +276,9 @@ def _resend(invitation: Invitation, *, inviter: User, now: datetime) -> Invitati
 
 def _pending_of(me: Membership, invitation_id: int) -> Invitation:
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.id == invitation_id, Invitation.team_id == me.team_id)
+        select(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.team_id == me.team_id)
+        .execution_options(populate_existing=True)  # as it is now, under the team lock
     )
     if invitation is None:
         raise NotFoundError(invitation_id)
@@ -231,12 +291,14 @@ def resend_invitation(me: Membership, invitation_id: int, *, now: datetime) -> I
     """Send a fresh link with a fresh 30 days; the old link stops working."""
     if not permissions.can_invite(me, me.team):
         raise NotAllowedError("cannot resend")
+    lock_team(me.team_id)  # a double click supersedes the token once, not twice
     return _resend(_pending_of(me, invitation_id), inviter=me.user, now=now)
 
 
 def revoke_invitation(me: Membership, invitation_id: int, *, now: datetime) -> Invitation:
     if not permissions.can_manage_team(me, me.team):
         raise NotAllowedError("cannot revoke")
+    lock_team(me.team_id)
     invitation = _pending_of(me, invitation_id)
     invitation.status = "revoked"
     invitation.responded_at = now
@@ -320,7 +382,7 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
             now=now,
             member=user,
             team=team,
-            link=url_for("teams.show", _external=True),
+            link=public_url("teams.show"),
         )
     for hook in JOIN_HOOKS:
         hook(membership, user, now=now)
@@ -355,17 +417,19 @@ def sign_up_and_accept(
     invitation: Invitation, *, name: str, password: str, now: datetime
 ) -> tuple[User, Membership]:
     """Create the invitee's account (email from the invitation, counted as verified), then join."""
-    if auth.find_user_by_email(invitation.email) is not None:
-        raise ConflictError(_("An account already exists for this address. Log in to accept."))
-    auth.check_password_policy(password, email=invitation.email)
-    user = auth.create_user(
-        name=name,
-        email=invitation.email,
-        password=password,
-        locale=invitation.team.locale,
-        now=now,
-        verified=True,
-    )
+    try:
+        user = auth.create_user(
+            name=name,
+            email=invitation.email,
+            password=password,
+            locale=invitation.team.locale,
+            now=now,
+            verified=True,
+        )
+    except auth.EmailTakenError:  # perhaps a parallel sign-up through the same link
+        raise ConflictError(
+            _("An account already exists for this address. Log in to accept.")
+        ) from None
     return user, accept_invitation(invitation, user, now=now)
 
 

@@ -1,18 +1,31 @@
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal import permissions
 from portal.auth import service as auth
-from portal.auth.views import signup_limit, start_session
+from portal.auth.views import start_session
 from portal.billing import service as billing
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.invitations import service
 from portal.invitations.forms import InvitationSignupForm
 from portal.teams.service import ConflictError
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+
+
+def _invitation_key() -> str:
+    return f"invitation-signup:{service.hash_token(request.view_args['token'])}"
+
+
+def _team_key() -> str:
+    invitation, _superseded = service.find_by_token(request.view_args["token"])
+    return f"invitation-signup-team:{invitation.team_id if invitation else 'none'}"
+
+
+def _unknown_link(response) -> bool:
+    return response.status_code == 404
 
 
 def _load(token: str):
@@ -55,6 +68,11 @@ def _context(invitation, token, **extra):
 
 
 @bp.get("/<token>")
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_INVITATION_GUESS"],
+    deduct_when=_unknown_link,
+    error_message=lambda: _("Too many unknown invitation links from your network."),
+)
 def show(token):
     invitation, gone = _load(token)
     if gone:
@@ -118,7 +136,16 @@ def decline(token):
 
 
 @bp.post("/<token>/signup")
-@signup_limit
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_INVITATION_SIGNUP"],
+    key_func=_invitation_key,
+    error_message=lambda: _("Too many sign-up attempts with this invitation."),
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_INVITATION_SIGNUP_TEAM"],
+    key_func=_team_key,
+    error_message=lambda: _("Too many sign-ups to this team."),
+)
 def signup(token):
     invitation, gone = _load(token)
     if gone:

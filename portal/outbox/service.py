@@ -1,7 +1,8 @@
 """The outbox: side effects written with the change that causes them, carried out afterwards.
 
-A row is claimed with a conditional UPDATE (pending → running, with a lease), so two workers,
-or a worker and the web request that wrote the row, never run it twice. On PostgreSQL the
+Only the worker carries rows out: no web request waits on SMTP or on a Stripe write. A row is
+claimed with a conditional UPDATE (pending → running, with a lease), so two workers never run
+it twice. On PostgreSQL the
 candidate rows are picked with FOR UPDATE SKIP LOCKED, so many workers share the table.
 """
 
@@ -9,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from flask import current_app, g, has_request_context, render_template
+from flask import current_app, render_template
 from flask_mail import Message
 from sqlalchemy import and_, or_, select, update
 
@@ -53,8 +54,6 @@ def enqueue(
     )
     db.session.add(message)
     db.session.flush()
-    if has_request_context():
-        g.setdefault("outbox_ids", []).append(message.id)
     return message
 
 
@@ -77,7 +76,8 @@ def queue_email(
         text = render_template(f"emails/{template}.txt", **context)
         html = render_template(f"emails/{template}.html", **context)
     subject, _, body = text.partition("\n")
-    payload = {"to": to, "subject": subject.strip(), "text": body.strip() + "\n", "html": html}
+    subject = " ".join(subject.split())  # a CR in a name would end the Subject header
+    payload = {"to": to, "subject": subject, "text": body.strip() + "\n", "html": html}
     if guard:
         payload["guard"] = {"name": guard[0], "args": guard[1]}
     return enqueue("email", payload, key=key, now=now, once=once)
@@ -113,14 +113,12 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
-def _claim(*, now: datetime, limit: int, ids: list[int] | None) -> list[int]:
+def _claim(*, now: datetime, limit: int) -> list[int]:
     due = or_(
         and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
         and_(OutboxMessage.status == "running", OutboxMessage.locked_until < now),
     )
     query = select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
-    if ids is not None:
-        query = query.where(OutboxMessage.id.in_(ids))
     candidates = db.session.scalars(query.with_for_update(skip_locked=True)).all()
     claimed = []
     for message_id in candidates:
@@ -172,24 +170,7 @@ def _scrub(message: OutboxMessage) -> None:
         message.payload = {"to": message.payload["to"], "subject": message.payload["subject"]}
 
 
-def process_due(*, now: datetime | None = None, limit: int = 50, ids=None) -> int:
-    """Carry out due rows (or only the given ones); return how many succeeded."""
-    claimed = _claim(now=now or utcnow(), limit=limit, ids=ids)
+def process_due(*, now: datetime | None = None, limit: int = 50) -> int:
+    """Carry out due rows; return how many succeeded."""
+    claimed = _claim(now=now or utcnow(), limit=limit)
     return sum(_run(message_id) for message_id in claimed)
-
-
-def process_request_rows() -> None:
-    """Run the rows the current request wrote, right after it committed."""
-    if not current_app.config["OUTBOX_PROCESS_IN_REQUEST"]:
-        return
-    # Rows may queue more rows (a cancelled plan emails its owner): a few rounds at most.
-    for _round in range(3):
-        ids = g.pop("outbox_ids", None)
-        if not ids:
-            return
-        try:
-            process_due(ids=ids)
-        except Exception:  # noqa: BLE001 - the worker will pick the rows up
-            db.session.rollback()
-            log.exception("in-request outbox processing failed; the worker will retry")
-            return

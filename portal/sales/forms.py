@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from portal.auth.forms import name_field, strip, work_email_field
+from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     name = name_field()
     email = work_email_field()
     clinic = StringField(

@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.auth.forms import strip
+from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     title = StringField(
         _l("Title"),
         filters=[strip],

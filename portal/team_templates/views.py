@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from portal import permissions
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.forms import plain
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
 from portal.team_templates import service
@@ -27,7 +28,7 @@ def _editable(template_id):
 
 def _index(form=None, team_form=None, status=200):
     me = _me()
-    query = request.args.get("q", "")
+    query = plain(request.args.get("q"))
     context = {
         "me": me,
         "team": me.team if me else None,

@@ -1,10 +1,10 @@
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal.auth.forms import strip
+from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
 ROLE_LABELS = {
@@ -14,7 +14,7 @@ ROLE_LABELS = {
 }
 
 
-class TeamNameForm(FlaskForm):
+class TeamNameForm(Form):
     name = StringField(
         _l("Team name"),
         filters=[strip],
@@ -37,7 +37,7 @@ class TeamSettingsForm(TeamNameForm):
         ]
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     emails = TextAreaField(
         _l("Email addresses"),
         description=_l("Separate several addresses with commas, spaces or new lines."),
@@ -50,7 +50,7 @@ class InviteForm(FlaskForm):
         self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField(_l("Role"))
 
     def __init__(self, roles, *args, **kwargs):

@@ -18,6 +18,7 @@ from portal.auth.service import safe_next
 from portal.billing import service as billing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
+from portal.forms import page_number
 from portal.htmx import announce, is_htmx, notify
 from portal.i18n import formats, ngettext
 from portal.i18n import gettext as _
@@ -237,41 +238,29 @@ def _not_an_admin() -> bool:
     return not permissions.can_manage_team(me, me.team) if me else True
 
 
-def _invite_cost() -> int:
-    return max(1, len(invitations.parse_addresses(request.form.get("emails", ""))))
-
-
-def _admin_key() -> str:
-    return f"invite-admin:{current_user.get_id().partition(':')[0]}"
-
-
-def _team_key() -> str:
-    me = permissions.membership_of(current_user)
-    return f"invite-team:{me.team_id if me else 'none'}"
-
-
 @bp.post("/invitations")
 @login_required
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_INVITE_ADMIN"],
-    key_func=_admin_key,
-    cost=_invite_cost,
-    exempt_when=_not_an_admin,
-)
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_INVITE_TEAM"],
-    key_func=_team_key,
-    cost=_invite_cost,
-    exempt_when=_not_an_admin,
-)
 def invite():
     me = _admin()
     form = InviteForm(permissions.grantable_roles(me, me.team))
     if not form.validate_on_submit():
-        context = team_context(me, with_members=False, invite_form=form)
-        response = make_response(render_template("teams/_invite.html", **context), 422)
-        return announce(response, _("Enter at least one email address."))
-    results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
+        return _invite_error(me, form, 422, _("Enter at least one email address."))
+    try:
+        results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
+    except invitations.InviteLimitError as error:
+        message = ngettext(
+            "Nothing was sent: you can invite %(num)d more person now.",
+            "Nothing was sent: you can invite %(num)d more people now.",
+            error.allowance,
+        )
+        return _invite_error(me, form, 429, message)
+    except invitations.TooManyAddressesError as error:
+        message = _(
+            "At most %(max)d addresses at a time; you can invite %(left)d more now.",
+            max=invitations.MAX_ADDRESSES,
+            left=error.allowance,
+        )
+        return _invite_error(me, form, 422, message)
     db.session.commit()
     summary = _results_summary(results)
     if not is_htmx():
@@ -286,6 +275,20 @@ def invite():
     )
 
 
+def _invite_error(me, form, status: int, message: str):
+    """The invite form again with the message beside the addresses; nothing was sent."""
+    db.session.rollback()
+    if message not in form.emails.errors:
+        form.emails.errors = [*form.emails.errors, message]
+    if is_htmx():
+        html = render_template(
+            "teams/_invite.html", **team_context(me, with_members=False, invite_form=form)
+        )
+    else:
+        html = render_template("teams/show.html", **team_context(me, invite_form=form))
+    return announce(make_response(html, status), message)
+
+
 def _results_summary(results) -> list[str]:
     words = {
         "invited": _("Invitation sent to %(email)s."),
@@ -293,6 +296,9 @@ def _results_summary(results) -> list[str]:
         "already_invited": _("%(email)s is already invited."),
         "member": _("%(email)s is already a member of this team."),
         "invalid": _("%(email)s is not a valid email address."),
+        "unsupported": _(
+            "%(email)s cannot get our emails: use an address without letters like æ, ø or å."
+        ),
         "yourself": _("%(email)s is you."),
     }
     return [words[r.outcome] % {"email": r.email} for r in results]
@@ -452,7 +458,7 @@ def audit_log():
     me = _me()
     if not permissions.can_manage_team(me, me.team):
         abort(403)
-    page = max(1, request.args.get("page", 1, type=int))
+    page = request.args.get("page", 1, type=page_number)
     return render_template(
         "teams/_audit_rows.html" if is_htmx() else "teams/audit.html",
         team=me.team,

@@ -52,6 +52,16 @@ class LiveServer:
         return re.search(r"http://\S+" + re.escape(path) + r"\S*", body).group(0)
 
 
+def run_worker(app, stop: threading.Event) -> None:
+    """The outbox worker beside the web server, polling as `flask worker` does on SQLite."""
+    from portal.outbox.service import process_due
+
+    while not stop.is_set():
+        with app.test_request_context():
+            process_due()
+        stop.wait(0.2)
+
+
 @pytest.fixture(scope="module")
 def live(database_url, local_stripe):
     mail = SMTPSink().start()
@@ -61,6 +71,7 @@ def live(database_url, local_stripe):
             database_url,
             local_stripe,
             SERVER_NAME=None,
+            PUBLIC_URL=f"http://127.0.0.1:{port}",
             WTF_CSRF_ENABLED=True,
             MAIL_SERVER="127.0.0.1",
             MAIL_PORT=mail.port,
@@ -69,10 +80,15 @@ def live(database_url, local_stripe):
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(app, stop), daemon=True)
+    worker.start()
     stripe = StripeTestAPI(local_stripe)
     stripe.register_webhook(f"http://127.0.0.1:{port}/billing/webhook")
     yield LiveServer(app, f"http://127.0.0.1:{port}", mail)
     stripe.register_webhook("http://127.0.0.1:9/muted", events=[])
+    stop.set()
+    worker.join(5)
     server.shutdown()
     thread.join(5)
     mail.stop()

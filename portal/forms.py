@@ -1,0 +1,70 @@
+"""What people send: the base of every form, and the same rule for values read outside forms.
+
+No text takes control characters: PostgreSQL refuses NUL in text, and a CR or LF in a name
+would reach an email's headers. Only a multi-line field takes tab and line breaks.
+"""
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import StopValidation
+from wtforms.widgets import HiddenInput
+
+from portal.i18n import lazy_gettext as _l
+
+# The largest id and URL number: PostgreSQL's integer columns.
+MAX_ID = 2**31 - 1
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def plain(value: str | None) -> str:
+    """A value read from the request outside a form: as sent, or "" if it has control characters."""
+    return "" if not value or CONTROL.search(value) else value
+
+
+def page_number(value: str) -> int:
+    """A page= query value, from 1 to MAX_ID (the type= of request.args.get)."""
+    return min(max(1, int(value)), MAX_ID)
+
+
+def _refuse_control_characters(pattern: re.Pattern):
+    def check(form, field):
+        if isinstance(field.data, str) and pattern.search(field.data):
+            raise StopValidation(_l("Remove the special characters from this field."))
+
+    return check
+
+
+def _drop_control_characters(value):
+    # A hidden field comes from a link, not from the person, who could not see an error on it.
+    return "" if isinstance(value, str) and CONTROL.search(value) else value
+
+
+class Form(FlaskForm):
+    """The base of every form: text fields refuse control characters."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            field = super().bind_field(form, unbound_field, options)
+            if isinstance(field, HiddenField):
+                field.filters = [*field.filters, _drop_control_characters]
+            elif isinstance(field, PasswordField):
+                pass  # never stored or shown: any character a person chose is theirs to use
+            elif isinstance(field, StringField):
+                pattern = CONTROL_IN_TEXT if isinstance(field, TextAreaField) else CONTROL
+                field.validators = [_refuse_control_characters(pattern), *field.validators]
+            return field
+
+
+class IdField(IntegerField):
+    """A hidden row id; one that is not a whole number from 1 to MAX_ID is a field error."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not 1 <= self.data <= MAX_ID:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
