@@ -11,8 +11,13 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# `make run PORT=5001 STRIPE_PORT=8421` when 5000 or 8420 is taken; links in emails follow PORT.
+PORT ?= 5000
+STRIPE_PORT ?= 8420
+
 run: $(INSTALLED)
-	FLASK_PORTAL_DEV=1 $(VENV)/bin/flask --app portal dev serve
+	FLASK_PORTAL_DEV=1 FLASK_PUBLIC_URL=http://127.0.0.1:$(PORT) \
+	  FLASK_LOCAL_STRIPE_PORT=$(STRIPE_PORT) $(VENV)/bin/flask --app portal dev serve --port $(PORT)
 
 # Browser tests need Debian's Chromium: installed here when running as root; otherwise they are
 # skipped with a notice (and under CI=true a missing browser fails the run).

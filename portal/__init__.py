@@ -7,24 +7,23 @@ from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from portal import config, errors, i18n, security, templating
+from portal import config, errors, i18n, observability, paths, security, templating
 from portal.clock import utcnow
 from portal.db import end_request_transaction
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=str(ROOT / "instance"),
+        instance_path=paths.instance_path(),
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(paths.TEMPLATES),
+        static_folder=str(paths.STATIC),
     )
     config.load(app, test_config)
+    observability.init_app(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
@@ -44,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(paths.MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
@@ -158,11 +157,19 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from portal.billing.cli import billing_cli
-    from portal.dev.run import dev_cli
-    from portal.outbox.cli import worker_command
+    from portal.health import worker_check_command
+    from portal.outbox.cli import outbox_cli
     from portal.sales.cli import sales_cli
-    from portal.seed import seed_demo_command
     from portal.teams.cli import teams_cli
+    from portal.worker import worker_command
 
-    for command in (billing_cli, worker_command, seed_demo_command, dev_cli, teams_cli, sales_cli):
+    for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
         app.cli.add_command(command)
+    app.cli.add_command(worker_check_command)
+    if app.config["PORTAL_DEV"]:
+        # portal.dev (local Stripe, demo data) is development-only and not in the wheel.
+        from portal.dev.run import dev_cli
+        from portal.seed import seed_demo_command
+
+        app.cli.add_command(dev_cli)
+        app.cli.add_command(seed_demo_command)

@@ -1,13 +1,17 @@
 """Configuration: defaults here, then instance/config.py, then FLASK_* environment variables."""
 
+import json
 import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import click
 
-class ConfigError(RuntimeError):
-    """Raised at start-up when production configuration is incomplete."""
+
+class ConfigError(click.ClickException):
+    """Raised at start-up when production configuration is incomplete. A ClickException, so
+    `flask …` commands print it as one line ("Error: …") and exit 1, without a traceback."""
 
 
 DEFAULTS = {
@@ -41,7 +45,11 @@ DEFAULTS = {
     "BABEL_DEFAULT_LOCALE": "en",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Copenhagen",
     "LANGUAGES": {"en": "English", "da": "Dansk"},
+    # False sends no email at all (say so on purpose: a missing MAIL_SERVER stops start-up).
+    "MAIL_ENABLED": True,
     "MAIL_SERVER": None,
+    # Seconds for each SMTP connect, read and write in the worker; it never hangs on a server.
+    "MAIL_TIMEOUT": 10,
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,
     "MAIL_USE_SSL": False,
@@ -50,9 +58,15 @@ DEFAULTS = {
     # Explicit: Flask-Limiter keeps the last app's setting on its shared object otherwise.
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "memory://",
+    # memory:// counts per process: allowed outside development only when set to True.
+    "RATELIMIT_ALLOW_MEMORY": False,
     "RATELIMIT_HEADERS_ENABLED": True,
     # When Redis does not answer, each process limits in its own memory (logged) until it does.
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    # A Redis that hangs counts as down after a second (the default waits forever), and an error
+    # the fallback does not catch (two threads failing at once) is logged instead of a 500.
+    "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    "RATELIMIT_SWALLOW_ERRORS": True,
     # Log-in: every attempt per address and IP; failed attempts per account from any IP
     # (stuffing) and per IP across accounts (spraying). A limited correct password is refused.
     "RATELIMIT_LOGIN": "10/minute",
@@ -72,11 +86,22 @@ DEFAULTS = {
     "RATELIMIT_RESEND": "5/hour",
     "RATELIMIT_CONTACT": "5/hour",
     "OUTBOX_MAX_ATTEMPTS": 8,
+    # The worker's scheduled jobs (seconds) and how long handled rows are kept (days).
+    "RECONCILE_EVERY": 24 * 3600,
+    "CLEANUP_EVERY": 3600,
+    "OUTBOX_RETENTION_DAYS": 30,
+    "STRIPE_EVENT_RETENTION_DAYS": 30,
     "STRIPE_API_KEY": None,
     "STRIPE_API_BASE": None,
     "STRIPE_WEBHOOK_SECRET": None,
     "STRIPE_WEBHOOK_TOLERANCE": 300,
-    "STRIPE_TIMEOUT": 20,
+    # Every Stripe call: connect and read timeouts (s) and retries of network errors (with the
+    # same idempotency key). (3 + 8) x 2 stays well under gunicorn's 30 s; local Stripe: none.
+    "STRIPE_CONNECT_TIMEOUT": 3,
+    "STRIPE_READ_TIMEOUT": 8,
+    "STRIPE_MAX_RETRIES": 1,
+    # Price previews on pages: one try this long, then the page shows our own estimate.
+    "STRIPE_PREVIEW_TIMEOUT": 1.5,
     "CURRENCY": "dkk",
     # Seat prices in the currency's minor unit (øre), per plan and billing interval.
     "SEAT_PRICES": {
@@ -91,6 +116,13 @@ DEFAULTS = {
     "INVITATION_DAYS": 30,
     "LARGE_TEAM_SEATS": 10,
     "LOCAL_STRIPE_PORT": 8420,
+    # Operations (docs/operations.md). /healthz and `worker-check` fail when the oldest due outbox
+    # row has waited longer than this many seconds: no worker is working.
+    "HEALTH_OUTBOX_MAX_AGE": 300,
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
+    # Errors go to Sentry when set and sentry-sdk is installed (the `sentry` extra).
+    "SENTRY_DSN": None,
 }
 
 DEV_DEFAULTS = {
@@ -108,7 +140,7 @@ def load(app, test_config: dict | None) -> None:
     """Fill app.config from defaults, the instance folder, the environment and test_config."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
-    app.config.from_prefixed_env()
+    app.config.from_prefixed_env(loads=env_value)
     if os.environ.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     if test_config:
@@ -125,6 +157,21 @@ def load(app, test_config: dict | None) -> None:
     _check_production(app.config)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
+
+
+def env_value(text: str):
+    """A FLASK_* value: true/false, yes/no, on/off as booleans (any case), else JSON where it
+    parses (numbers, lists), else the text itself. Flask's default reads "False" as a string,
+    which is true."""
+    word = text.strip().lower()
+    if word in ("true", "yes", "on"):
+        return True
+    if word in ("false", "no", "off"):
+        return False
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def trusted_hosts(config) -> list[str]:
@@ -161,6 +208,7 @@ def _dev_secret(instance: Path) -> str:
 
 
 def _check_production(config) -> None:
+    """Refuse to start outside development mode with a setting that would fail later."""
     if config["PORTAL_DEV"]:
         return
     missing = [
@@ -168,10 +216,20 @@ def _check_production(config) -> None:
         for key in ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL")
         if not config.get(key)
     ]
+    if config["MAIL_ENABLED"] and not config.get("MAIL_SERVER"):
+        missing.append("MAIL_SERVER (or FLASK_MAIL_ENABLED=false to send no email)")
     if missing:
         raise ConfigError(
             "Missing configuration outside development mode: "
             + ", ".join(missing)
             + ". Set them as FLASK_<NAME> environment variables or in instance/config.py,"
             " or set FLASK_PORTAL_DEV=1 for local development."
+        )
+    if config["RATELIMIT_STORAGE_URI"].startswith("memory://") and not config.get(
+        "RATELIMIT_ALLOW_MEMORY"
+    ):
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI is memory://, which counts per process: set"
+            " FLASK_RATELIMIT_STORAGE_URI=redis://host:6379/0, or FLASK_RATELIMIT_ALLOW_MEMORY=true"
+            " if exactly one web process runs."
         )

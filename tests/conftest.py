@@ -221,7 +221,7 @@ def app_config(database_url, local_stripe, **overrides):
         "STRIPE_API_KEY": "sk_test_portal",
         "STRIPE_API_BASE": local_stripe,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_TIMEOUT": 3,
+        "STRIPE_READ_TIMEOUT": 3,
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_STORAGE_URI": os.environ.get("FLASK_RATELIMIT_STORAGE_URI", "memory://"),
         "SERVER_NAME": "localhost",

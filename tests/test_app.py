@@ -14,13 +14,20 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
     "SQLALCHEMY_DATABASE_URI": "sqlite://",
     "PUBLIC_URL": "https://portal.clinic.example",
+    "MAIL_SERVER": "127.0.0.1",
+    "RATELIMIT_ALLOW_MEMORY": True,
 }
 
 
-def test_healthz_answers_when_the_database_answers(client):
+def test_healthz_answers_when_the_database_answers(client, app):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok"}
+    assert response.json == {
+        "status": "ok",
+        "database": "ok",
+        "redis": "ok" if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else "not used",
+        "outbox": {"oldest_due_seconds": 0},
+    }
 
 
 def test_healthz_is_503_when_the_database_is_down(tmp_path):

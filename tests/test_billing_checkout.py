@@ -176,7 +176,7 @@ def test_an_event_for_a_subscription_stripe_does_not_know_is_acknowledged(client
     assert subscriptions(app) == []
 
 
-@pytest.mark.parametrize("app_overrides", [{"STRIPE_TIMEOUT": 1}])
+@pytest.mark.parametrize("app_overrides", [{"STRIPE_READ_TIMEOUT": 1}])
 def test_a_failure_while_handling_is_a_5xx_and_changes_nothing(client, app, stripe_api):
     customer = stripe_api.post("/v1/customers", {"email": "elsewhere@clinic.example"})
     price = stripe_api.list("prices")[0]["id"]

@@ -103,3 +103,12 @@ def test_dev_mailbox_lists_sent_emails_newest_first_with_links(client, app):
     page = client.get("/dev/mailbox").text
     assert page.index("second@clinic.example") < page.index("first@clinic.example")
     assert '<a href="http://localhost/verify/' in page
+
+
+def test_a_row_carries_the_id_of_the_request_that_wrote_it(app):
+    from flask import g
+
+    with app.test_request_context():
+        g.request_id = "req-42"
+        message = service.enqueue("email", {"to": "x@clinic.example"}, key="rid")
+        assert message.payload["request_id"] == "req-42"

@@ -18,12 +18,24 @@ depends_on = None
 def upgrade():
     # A page of one team's log reads that team's newest ids; with an index on team_id alone,
     # PostgreSQL walked the primary key backwards past every newer row of other teams.
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_team_id_id', ['team_id', 'id'], unique=False)
-        batch_op.drop_index('ix_audit_events_team_id')
+    # The log is a big table: CONCURRENTLY builds the index without blocking writes, and
+    # PostgreSQL runs it only outside a transaction (SQLite ignores both; docs/decisions.md).
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_audit_events_team_id_id', 'audit_events', ['team_id', 'id'],
+            unique=False, postgresql_concurrently=True,
+        )
+        op.drop_index(
+            'ix_audit_events_team_id', table_name='audit_events', postgresql_concurrently=True
+        )
 
 
 def downgrade():
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_team_id', ['team_id'], unique=False)
-        batch_op.drop_index('ix_audit_events_team_id_id')
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_audit_events_team_id', 'audit_events', ['team_id'],
+            unique=False, postgresql_concurrently=True,
+        )
+        op.drop_index(
+            'ix_audit_events_team_id_id', table_name='audit_events', postgresql_concurrently=True
+        )

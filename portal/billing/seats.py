@@ -8,7 +8,7 @@ seat version. A joiner's own subscription is cancelled and its unused part refun
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from portal.auth.models import User
 from portal.billing import service as billing
@@ -17,6 +17,7 @@ from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.links import public_url
+from portal.outbox.models import OutboxMessage
 from portal.outbox.service import email_user, enqueue, handler
 from portal.teams import service as teams
 from portal.teams.models import Membership, Team
@@ -36,6 +37,19 @@ def proration_for(subscription: Subscription, *, current: int, target: int) -> s
     if subscription.interval == "year" and target > current:
         return "always_invoice"
     return "create_prorations"
+
+
+def seat_change_pending(team_id: int) -> bool:
+    """Whether a seat change of this team is queued or running (not yet in Stripe)."""
+    return db.session.scalar(
+        select(
+            exists().where(
+                OutboxMessage.kind == "sync_seats",
+                OutboxMessage.idempotency_key.startswith(f"seats:{team_id}:"),
+                OutboxMessage.status.in_(("pending", "running")),
+            )
+        )
+    )
 
 
 def on_seats_changed(team: Team, *, now: datetime) -> None:

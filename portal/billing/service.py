@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.auth.models import User
@@ -248,6 +248,12 @@ def record_event(event: dict) -> None:
         raise DuplicateEventError(event["id"]) from None
 
 
+def forget_events(*, before: datetime) -> int:
+    """Retention: forget handled event ids older than this (Stripe retries for 3 days at most)."""
+    result = db.session.execute(delete(StripeEvent).where(StripeEvent.processed_at < before))
+    return result.rowcount
+
+
 INVOICE_EVENTS = ("invoice.paid", "invoice.payment_failed", "invoice.payment_action_required")
 
 
@@ -350,20 +356,27 @@ ADDRESS_FIELDS = ("line1", "postal_code", "city", "country")
 
 def seat_preview(team, seats: int) -> int:
     """The team's recurring total per period at this many paid seats, from Stripe's preview."""
-    stripe = gateway()
+    stripe = gateway(quick=True)
     remote = stripe.retrieve_subscription(team.subscription.stripe_subscription_id)
     return recurring_total(stripe.preview_invoice(remote, quantity=max(seats, 1)))
 
 
-def removal_preview(team) -> dict | None:
-    """The team's recurring total now and after one paid seat less, or None if unknown."""
+def removal_preview(team) -> dict:
+    """The team's recurring total now and after one paid seat less: Stripe's preview, or, when
+    Stripe does not answer at once, our own prices (estimate=True)."""
     from portal.teams.service import paid_seats
 
     seats = paid_seats(team.id)
     try:
-        return {"before": seat_preview(team, seats), "after": seat_preview(team, seats - 1)}
+        before = seat_preview(team, seats)
+        return {"before": before, "after": seat_preview(team, seats - 1), "estimate": False}
     except BillingUnavailableError:
-        return None
+        plan, interval = team.plan, team.subscription.interval
+        return {
+            "before": period_total(plan, interval, seats),
+            "after": period_total(plan, interval, seats - 1),
+            "estimate": True,
+        }
 
 
 def joiner_preview(user: User) -> dict | None:
@@ -371,7 +384,7 @@ def joiner_preview(user: User) -> dict | None:
     subscription = own_subscription(user)
     if subscription is None or not subscription.is_live:
         return None
-    stripe = gateway()
+    stripe = gateway(quick=True)
     try:
         remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
         refund, _charge = stripe.unused_amount(remote, now_ts=int(utcnow().timestamp()))

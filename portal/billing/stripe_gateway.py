@@ -43,15 +43,21 @@ def lookup_key(plan: str, interval: str) -> str:
 
 
 class StripeGateway:
-    def __init__(self, config):
+    def __init__(self, config, *, quick: bool = False):
+        """quick: for reads a page shows while someone waits (price previews): one short try,
+        then the page falls back to its own estimate."""
         base = config.get("STRIPE_API_BASE")
         self.local = bool(base)
+        read = config["STRIPE_PREVIEW_TIMEOUT"] if quick else config["STRIPE_READ_TIMEOUT"]
+        retries = 0 if self.local or quick else config["STRIPE_MAX_RETRIES"]
         self.client = stripe.StripeClient(
             config["STRIPE_API_KEY"] or "sk_missing",
             base_addresses={"api": base} if base else {},
             # localstripe ignores idempotency keys, so the SDK's retries would duplicate objects.
-            max_network_retries=0 if self.local else 2,
-            http_client=stripe.RequestsClient(timeout=config["STRIPE_TIMEOUT"]),
+            max_network_retries=retries,
+            http_client=stripe.RequestsClient(
+                timeout=(min(config["STRIPE_CONNECT_TIMEOUT"], read), read)
+            ),
         )
         self.webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
         self.tolerance = config.get("STRIPE_WEBHOOK_TOLERANCE", 300)
@@ -335,8 +341,10 @@ class StripeGateway:
         return event.to_dict()
 
 
-def gateway() -> StripeGateway:
+def gateway(*, quick: bool = False) -> StripeGateway:
+    """The app's gateway; quick=True the one with a short timeout and no retry."""
     app = current_app._get_current_object()
-    if "stripe_gateway" not in app.extensions:
-        app.extensions["stripe_gateway"] = StripeGateway(app.config)
-    return app.extensions["stripe_gateway"]
+    name = "stripe_gateway_quick" if quick else "stripe_gateway"
+    if name not in app.extensions:
+        app.extensions[name] = StripeGateway(app.config, quick=quick)
+    return app.extensions[name]

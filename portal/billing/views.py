@@ -21,6 +21,13 @@ from portal.links import public_url
 from portal.teams.service import members_of as team_members
 
 bp = Blueprint("billing", __name__)
+
+
+def stripe_down_message() -> str:
+    """One wording for every Stripe call a page waits on."""
+    return _("Stripe is not answering. Nothing was changed or charged; try again in a minute.")
+
+
 log = logging.getLogger(__name__)
 
 
@@ -43,10 +50,7 @@ def checkout():
             flash(_("You already have a plan. Change it under Manage billing."), "error")
         return hx_redirect(url_for("account.show"))
     except BillingUnavailableError:
-        flash(
-            _("Payments are unavailable right now. Nothing was charged; try again shortly."),
-            "error",
-        )
+        flash(stripe_down_message(), "error")
         return hx_redirect(url_for("account.show"))
     return hx_redirect(url)
 
@@ -76,7 +80,7 @@ def portal():
             locale=current_user.locale or "en",
         )
     except BillingUnavailableError:
-        flash(_("Billing is unavailable right now. Try again shortly."), "error")
+        flash(stripe_down_message(), "error")
         return hx_redirect(url_for("account.show"))
     return hx_redirect(session["url"])
 
@@ -155,7 +159,7 @@ def _billing_owner():
 
 def _unavailable():
     db.session.rollback()
-    flash(_("Billing is unavailable right now. Nothing was changed; try again shortly."), "error")
+    flash(stripe_down_message(), "error")
     return redirect(url_for("billing.team"), 303)
 
 

@@ -35,7 +35,7 @@ def port_in_use(port: int) -> bool:
 
 
 def start_local_stripe(port: int, webhook_url: str, secret: str) -> subprocess.Popen:
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -48,8 +48,6 @@ def start_local_stripe(port: int, webhook_url: str, secret: str) -> subprocess.P
             secret,
         ]
     )
-    wait_for_port(port)
-    return process
 
 
 @dev_cli.command("serve")
@@ -68,13 +66,8 @@ def serve_command(port: int) -> None:
             raise click.ClickException(f"port {busy} is in use: stop what runs there first")
     upgrade()
     new_database = db.session.scalar(select(func.count(User.id))) == 0
-    children = [
-        start_local_stripe(
-            config["LOCAL_STRIPE_PORT"],
-            f"http://127.0.0.1:{port}/billing/webhook",
-            config["STRIPE_WEBHOOK_SECRET"],
-        )
-    ]
+    children: list[subprocess.Popen] = []
+    stopping = []
 
     def stop():
         for child in children:
@@ -86,12 +79,24 @@ def serve_command(port: int) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
 
-    def on_sigterm(*_):
-        stop()
-        sys.exit(0)
+    def on_stop_signal(signum, _frame):
+        # Ctrl-C reaches every process of the group at once: a child that stops first is no
+        # error. Set explicitly, as a shell starting us in the background ignores SIGINT.
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_stop_signal)
+    signal.signal(signal.SIGTERM, on_stop_signal)
     try:
+        children.append(
+            start_local_stripe(
+                config["LOCAL_STRIPE_PORT"],
+                f"http://127.0.0.1:{port}/billing/webhook",
+                config["STRIPE_WEBHOOK_SECRET"],
+            )
+        )
+        wait_for_port(config["LOCAL_STRIPE_PORT"])
         with current_app.test_request_context(base_url=config["PUBLIC_URL"]):
             bootstrap_prices()
             restored = restore_subscriptions()
@@ -113,7 +118,8 @@ def serve_command(port: int) -> None:
         click.echo("Press Ctrl-C to stop.\n")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        raise click.ClickException("a process stopped; see its output above")
+        if not stopping:
+            raise click.ClickException("a process stopped; see its output above")
     except KeyboardInterrupt:
         pass
     finally:

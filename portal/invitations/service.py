@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from limits import parse as parse_limit
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import permissions
@@ -22,6 +22,7 @@ from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
 from portal.links import public_url
+from portal.outbox.models import OutboxMessage
 from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
 from portal.teams.models import Membership, Team
 from portal.teams.service import (
@@ -143,7 +144,7 @@ def _send(invitation: Invitation, raw: str, *, inviter: User, now: datetime) -> 
         to=invitation.email,
         template="invitation",
         locale=invitee.locale if invitee and invitee.locale else invitation.team.locale,
-        key=f"invitation:{invitation.id}:{invitation.token_hash[:16]}",
+        key=f"invitation:{invitation.id}:{invitation.token_hash[:16]}",  # email_key_sql()
         guard=("invitation", {"id": invitation.id, "token_hash": invitation.token_hash}),
         now=now,
         team=invitation.team,
@@ -318,7 +319,13 @@ def detach_invitations(team: Team, *, actor: User, now: datetime) -> None:
         invitation.team_id = None
 
 
-# The team page's pending invitations with the inviter's name. Built once; run with plain_rows.
+def email_key_sql(invitation_id, token_hash):
+    """As SQL: the outbox key of the email carrying an invitation's current link (_send's)."""
+    return "invitation:" + cast(invitation_id, String) + ":" + func.substr(token_hash, 1, 16)
+
+
+# The team page's pending invitations with the inviter's name and whether the email that
+# carries the current link went out. Built once; run with plain_rows.
 PENDING = (
     select(
         Invitation.id,
@@ -327,15 +334,21 @@ PENDING = (
         Invitation.sent_at,
         Invitation.expires_at,
         User.name.label("invited_by"),
+        OutboxMessage.status.label("delivery"),
     )
     .outerjoin(User, User.id == Invitation.invited_by_id)
+    .outerjoin(
+        OutboxMessage,
+        OutboxMessage.idempotency_key == email_key_sql(Invitation.id, Invitation.token_hash),
+    )
     .where(Invitation.team_id == bindparam("team_id"), Invitation.status == "pending")
     .order_by(Invitation.sent_at.desc(), Invitation.id.desc())
 )
 
 
 def pending_invitations(team: Team) -> list:
-    """Plain rows: id, email, role, sent_at, expires_at and invited_by (a name or None)."""
+    """Plain rows: id, email, role, sent_at, expires_at, invited_by (a name or None) and
+    delivery (the email's outbox status: pending, running, done, failed, or None once deleted)."""
     return plain_rows(PENDING, team_id=team.id)
 
 

@@ -1,42 +1,32 @@
-import logging
-import time
+"""Operator commands for the outbox: `flask --app portal outbox failed`, `outbox retry`."""
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup
 
-from portal.billing.seats import reconcile
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.outbox.service import process_due
+from portal.outbox import service
 
-RECONCILE_EVERY = 24 * 3600
-
-log = logging.getLogger(__name__)
+outbox_cli = AppGroup("outbox", help="What the worker could not carry out.")
 
 
-@click.command("worker")
-@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
-@with_appcontext
-def worker_command(once: bool, interval: float) -> None:
-    """Carry out outbox rows (emails, Stripe calls) with retries and back-off."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
-    logging.getLogger("stripe").setLevel(logging.WARNING)
-    base_url = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
-    last_reconcile = 0.0
-    while True:
-        with current_app.test_request_context(base_url=base_url):
-            done = process_due()
-            if done:
-                log.info("carried out %d outbox rows", done)
-            if time.monotonic() - last_reconcile > RECONCILE_EVERY:
-                last_reconcile = time.monotonic()
-                try:
-                    reconcile(now=utcnow())
-                except Exception:  # noqa: BLE001 - Stripe down: try again at the next round
-                    db.session.rollback()
-                    log.exception("daily reconcile failed")
-        if once:
-            return
-        time.sleep(interval)
+@outbox_cli.command("failed")
+def failed_command() -> None:
+    """List the rows the worker gave up on, with their last error."""
+    rows = service.failed_rows()
+    for row in rows:
+        to = f" to {row.payload['to']}" if row.kind == "email" else ""
+        click.echo(f"{row.id}\t{row.kind}{to}\t{row.attempts} attempts\t{row.last_error}")
+    click.echo(f"{len(rows)} failed row(s)")
+
+
+@outbox_cli.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Retry every failed row.")
+def retry_command(ids: tuple[int, ...], everything: bool) -> None:
+    """Queue failed rows again (by id, or --all); the worker carries them out."""
+    if not ids and not everything:
+        raise click.UsageError("name the row ids, or use --all")
+    count = service.retry_failed(None if everything else list(ids), now=utcnow())
+    db.session.commit()
+    click.echo(f"{count} row(s) queued again")

@@ -23,3 +23,15 @@ class OutboxMessage(db.Model):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+
+class ScheduledJob(db.Model):
+    """When a periodic job (reconcile, clean-up) last started: the row that lets one worker of
+    many run it, by a conditional UPDATE (a row lock on PostgreSQL, a write lock on SQLite)."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_started_at: Mapped[datetime]
+    last_finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -6,21 +6,25 @@ it twice. On PostgreSQL the
 candidate rows are picked with FOR UPDATE SKIP LOCKED, so many workers share the table.
 """
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app, g, has_request_context, render_template
 from flask_mail import Message
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 
 from portal.clock import utcnow
 from portal.extensions import db, mail
 from portal.i18n import language
+from portal.observability import current_request_id
 from portal.outbox.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
+CHANNEL = "portal_outbox"  # PostgreSQL LISTEN/NOTIFY channel of new rows
 HANDLERS: dict[str, Callable[[dict, str], None]] = {}
 # Checks run before an email goes out; False drops it (e.g. the invitation was revoked).
 EMAIL_GUARDS: dict[str, Callable[[dict], bool]] = {}
@@ -49,11 +53,16 @@ def enqueue(
         )
         if existing is not None:
             return existing
+    if request_id := current_request_id():  # the worker logs under the same id
+        payload = {**payload, "request_id": request_id}
     message = OutboxMessage(
         kind=kind, payload=payload, idempotency_key=key, next_attempt_at=now or utcnow()
     )
     db.session.add(message)
     db.session.flush()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit (and not at all on rollback): a listening worker wakes at once.
+        db.session.execute(text(f"NOTIFY {CHANNEL}"))
     return message
 
 
@@ -96,7 +105,10 @@ def send_email(payload: dict, key: str) -> None:
     if guard and not EMAIL_GUARDS[guard["name"]](guard["args"]):
         log.info("outbox email %s dropped: no longer wanted", key)
         return
-    if current_app.config.get("MAIL_SERVER"):
+    config = current_app.config
+    if not config["MAIL_ENABLED"]:
+        log.info("outbox email %s not sent: MAIL_ENABLED is off", key)
+    elif config.get("MAIL_SERVER"):
         message = Message(
             subject=payload["subject"],
             recipients=[payload["to"]],
@@ -104,9 +116,18 @@ def send_email(payload: dict, key: str) -> None:
             html=payload["html"],
             extra_headers={"X-Portal-Message": key},
         )
+        # The same Message-ID on every attempt: if a worker dies after the server took the mail
+        # and before the row is marked done, the resend is recognisably the same message.
+        message.msgId = message_id(key)
         mail.send(message)
-    elif not current_app.config["PORTAL_DEV"]:
+    elif not config["PORTAL_DEV"]:
         raise RuntimeError("MAIL_SERVER is not configured")
+
+
+def message_id(key: str) -> str:
+    """A Message-ID made from the outbox row's idempotency key (no token, no address in it)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<{digest}@{urlsplit(current_app.config['PUBLIC_URL']).hostname}>"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -121,20 +142,22 @@ def _claim(*, now: datetime, limit: int) -> list[int]:
     query = select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
     candidates = db.session.scalars(query.with_for_update(skip_locked=True)).all()
     claimed = []
-    for message_id in candidates:
+    for row_id in candidates:
         result = db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, due)
+            .where(OutboxMessage.id == row_id, due)
             .values(status="running", locked_until=now + LEASE)
         )
         if result.rowcount == 1:
-            claimed.append(message_id)
+            claimed.append(row_id)
     db.session.commit()
     return claimed
 
 
 def _run(message_id: int) -> bool:
     message = db.session.get(OutboxMessage, message_id)
+    if has_request_context():  # the worker's context: its log lines carry the request's id
+        g.request_id = message.payload.get("request_id")
     try:
         HANDLERS[message.kind](message.payload, message.idempotency_key)
     except Exception as error:  # noqa: BLE001 - any failure is retried, then marked failed
@@ -143,8 +166,7 @@ def _run(message_id: int) -> bool:
         message.attempts += 1
         message.last_error = f"{type(error).__name__}: {error}"[:2000]
         if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
-            message.status = "failed"
-            _scrub(message)
+            message.status = "failed"  # the payload stays, for `flask outbox retry`
             log.error("outbox %s (%s) failed for good: %s", message.id, message.kind, error)
         else:
             message.status = "pending"
@@ -170,7 +192,58 @@ def _scrub(message: OutboxMessage) -> None:
         message.payload = {"to": message.payload["to"], "subject": message.payload["subject"]}
 
 
-def process_due(*, now: datetime | None = None, limit: int = 50) -> int:
-    """Carry out due rows; return how many succeeded."""
+def process_due(
+    *, now: datetime | None = None, limit: int = 10, stopping: Callable[[], bool] = bool
+) -> int:
+    """Carry out due rows; return how many succeeded.
+
+    A batch is small enough to finish within the lease even if every call runs into its timeout.
+    Once stopping() is true (the worker got SIGTERM), the rows claimed but not started are
+    released at once for another worker.
+    """
     claimed = _claim(now=now or utcnow(), limit=limit)
-    return sum(_run(message_id) for message_id in claimed)
+    done = 0
+    for index, row_id in enumerate(claimed):
+        if stopping():
+            release(claimed[index:])
+            break
+        done += _run(row_id)
+    return done
+
+
+def release(ids: list[int]) -> None:
+    """Give claimed rows back (pending, no lease) without running them."""
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "running")
+        .values(status="pending", locked_until=None)
+    )
+    db.session.commit()
+
+
+def failed_rows() -> list[OutboxMessage]:
+    return db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == "failed").order_by(OutboxMessage.id)
+    ).all()
+
+
+def retry_failed(ids: list[int] | None, *, now: datetime) -> int:
+    """Put failed rows (all of them, or these) back in the queue with fresh attempts."""
+    query = update(OutboxMessage).where(OutboxMessage.status == "failed")
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(ids))
+    result = db.session.execute(
+        query.values(status="pending", attempts=0, next_attempt_at=now, locked_until=None)
+    )
+    return result.rowcount
+
+
+def delete_old(*, before: datetime) -> int:
+    """Retention: forget rows carried out, or given up on, before this time."""
+    result = db.session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(("done", "failed")),
+            func.coalesce(OutboxMessage.done_at, OutboxMessage.next_attempt_at) < before,
+        )
+    )
+    return result.rowcount

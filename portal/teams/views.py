@@ -16,6 +16,7 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.auth.service import safe_next
 from portal.billing import service as billing
+from portal.billing.seats import seat_change_pending
 from portal.clock import utcnow
 from portal.extensions import db, limiter
 from portal.forms import page_number
@@ -50,19 +51,27 @@ def team_context(me, *, with_members: bool = True, **extra) -> dict:
     team = me.team
     members = service.members_of(team)
     now = utcnow()
-    paid_seats = sum(m.is_paid_seat for m in members)
+    seat_line = seat_context(me, members)
     return {
-        "me": me,
-        "team": team,
-        "member_count": len(members),
-        "paid_seats": paid_seats,
-        "large_team": paid_seats >= current_app.config["LARGE_TEAM_SEATS"],
+        **seat_line,
+        "large_team": seat_line["paid_seats"] >= current_app.config["LARGE_TEAM_SEATS"],
         **(member_table(me, team, members) if with_members else {}),
         **invitation_table(me, team, invitations.pending_invitations(team), now),
         **audit_entries(team.id, 1),
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         **extra,
+    }
+
+
+def seat_context(me, members) -> dict:
+    """What _seats.html shows, and whether a seat change is still on its way to Stripe."""
+    return {
+        "me": me,
+        "team": me.team,
+        "member_count": len(members),
+        "paid_seats": sum(m.is_paid_seat for m in members),
+        "seats_updating": seat_change_pending(me.team_id),
     }
 
 
@@ -154,6 +163,11 @@ def invitation_table(me, team, pending, now) -> dict:
     labels = role_labels()
     date = formats().date
     expired = escape(_("Expired"))
+    deliveries = {
+        "pending": escape(_("sending…")),
+        "running": escape(_("sending…")),
+        "failed": escape(_("not delivered – check the address or resend")),
+    }
     days_texts = {}
     rows = []
     for i in pending:
@@ -164,16 +178,29 @@ def invitation_table(me, team, pending, now) -> dict:
             if days not in days_texts:
                 days_texts[days] = escape(ngettext("%(num)d day left", "%(num)d days left", days))
             status = days_texts[days]
-        rows.append((i.id, i.email, labels[i.role], i.invited_by or "–", date(i.sent_at), status))
+        rows.append(
+            (
+                i.id,
+                i.email,
+                labels[i.role],
+                i.invited_by or "–",
+                date(i.sent_at),
+                status,
+                deliveries.get(i.delivery, ""),
+            )
+        )
     # The confirmation names the address: split around it once, not formatted for every row.
     confirm = escape(_("Revoke the invitation to %(email)s? The link stops working."))
     before, _placeholder, after = confirm.partition("%(email)s")
     return {
         "invitation_rows": rows,
+        # While an email is on its way the list refreshes itself until it is not.
+        "invitations_sending": any(row[-1] == deliveries["pending"] for row in rows),
         "invitation_kit": {
             "can_resend": permissions.can_invite(me, team),
             "base": url_for("teams.show") + "/invitations/",
             "expired": expired,
+            "sending": deliveries["pending"],
             "resend": escape(_("Resend")),
             "revoke": escape(_("Revoke")),
             "confirm": (before, after),
@@ -236,6 +263,30 @@ def _not_an_admin() -> bool:
     """Refused requests must not use up the admins' budget (the view answers 403)."""
     me = permissions.membership_of(current_user)
     return not permissions.can_manage_team(me, me.team) if me else True
+
+
+@bp.get("/invitations", endpoint="invitations")
+@login_required
+def pending_invitations():
+    """The pending invitations alone: htmx refreshes them while an email is on its way."""
+    me = _admin()
+    if not is_htmx():
+        return redirect(url_for("teams.show"), 303)
+    pending = invitations.pending_invitations(me.team)
+    return render_template(
+        "teams/_invitations.html", **invitation_table(me, me.team, pending, utcnow())
+    )
+
+
+@bp.get("/seats")
+@login_required
+def seats():
+    """The seat line alone: htmx refreshes it while a seat change is on its way to Stripe."""
+    me = _me()
+    if not is_htmx():
+        return redirect(url_for("teams.show"), 303)
+    members = service.members_of(me.team)
+    return render_template("teams/_seats.html", **seat_context(me, members))
 
 
 @bp.post("/invitations")
