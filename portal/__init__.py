@@ -12,6 +12,9 @@ from portal.clock import utcnow
 from portal.db import end_request_transaction
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
+from portal.health import worker_check_command
+from portal.outbox.cli import outbox_cli
+from portal.worker import worker_command
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -157,11 +160,8 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from portal.billing.cli import billing_cli
-    from portal.health import worker_check_command
-    from portal.outbox.cli import outbox_cli
     from portal.sales.cli import sales_cli
     from portal.teams.cli import teams_cli
-    from portal.worker import worker_command
 
     for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
         app.cli.add_command(command)
