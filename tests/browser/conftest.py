@@ -35,8 +35,8 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 class LiveServer:
-    def __init__(self, app, url, mail):
-        self.app, self.url, self.mail = app, url, mail
+    def __init__(self, app, url, mail, worker_lock):
+        self.app, self.url, self.mail, self.worker_lock = app, url, mail, worker_lock
 
     def wait_for_mail(self, to: str, subject_part: str = "", timeout: float = 10):
         deadline = time.monotonic() + timeout
@@ -52,12 +52,14 @@ class LiveServer:
         return re.search(r"http://\S+" + re.escape(path) + r"\S*", body).group(0)
 
 
-def run_worker(app, stop: threading.Event) -> None:
-    """The outbox worker beside the web server, polling as `flask worker` does on SQLite."""
+def run_worker(app, stop: threading.Event, lock: threading.Lock) -> None:
+    """The outbox worker beside the web server, polling as `flask worker` does on SQLite.
+    It holds `lock` while it works, so a test's clean-up never truncates tables under it
+    (PostgreSQL would find the two deadlocked)."""
     from portal.outbox.service import process_due
 
     while not stop.is_set():
-        with app.test_request_context():
+        with lock, app.test_request_context():
             process_due()
         stop.wait(0.2)
 
@@ -80,12 +82,12 @@ def live(database_url, local_stripe):
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    stop = threading.Event()
-    worker = threading.Thread(target=run_worker, args=(app, stop), daemon=True)
+    stop, worker_lock = threading.Event(), threading.Lock()
+    worker = threading.Thread(target=run_worker, args=(app, stop, worker_lock), daemon=True)
     worker.start()
     stripe = StripeTestAPI(local_stripe)
     stripe.register_webhook(f"http://127.0.0.1:{port}/billing/webhook")
-    yield LiveServer(app, f"http://127.0.0.1:{port}", mail)
+    yield LiveServer(app, f"http://127.0.0.1:{port}", mail, worker_lock)
     stripe.register_webhook("http://127.0.0.1:9/muted", events=[])
     stop.set()
     worker.join(5)
@@ -104,7 +106,8 @@ def live_stripe(live, local_stripe):
         limiter.reset()
         bootstrap_prices()
     yield api
-    _clean(live.app)
+    with live.worker_lock:
+        _clean(live.app)
 
 
 @pytest.fixture
