@@ -1,5 +1,6 @@
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -99,7 +100,11 @@ def test_invitation_email_names_team_inviter_role_and_expiry_in_the_right_langua
     assert "som administrator" in danish["text"]
     [english] = outbox("unknown@clinic.example")  # no account: the team's language (English)
     assert english["subject"] == "Olga Owner invited you to join Vesterbro Klinik"
-    expiry = (utcnow() + timedelta(days=30)).strftime("%B %-d, %Y")
+    # Dates in emails are the clinic's local dates (BABEL_DEFAULT_TIMEZONE), not UTC ones:
+    # between 23:00 and 24:00 UTC the two differ.
+    clinic_time = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+    expiry = (utcnow().replace(tzinfo=UTC) + timedelta(days=30)).astimezone(clinic_time)
+    expiry = expiry.strftime("%B %-d, %Y")
     assert expiry in english["text"] and "as admin" in english["text"]
     assert "/invitations/" in english["html"]
 
