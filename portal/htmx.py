@@ -23,6 +23,13 @@ def hx_redirect(location: str) -> Response:
     return redirect(location, 303)
 
 
+def hx_refresh() -> Response:
+    """Have htmx reload the whole page (the state it polled for has arrived)."""
+    response = make_response("", 200)
+    response.headers["HX-Refresh"] = "true"
+    return response
+
+
 def announce(response: Response, message: str) -> Response:
     """Have portal.js read the message out through the page's aria-live region."""
     response.headers["HX-Trigger"] = json.dumps({"announce": str(message)})

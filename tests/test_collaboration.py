@@ -9,7 +9,7 @@ from portal.clinical_sessions.models import ClinicalSession
 from portal.extensions import db
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership, Team
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, work_off_outbox
 
 HX = {"HX-Request": "true"}
 BODY = "Reason for visit:\n\nFindings:\n\nPlan:\n"
@@ -259,10 +259,12 @@ def test_the_team_dropping_to_pro_ends_sharing_and_team_templates(world):
     owner.post(f"/settings/teams/members/{assistant_membership}/remove")
     assert (
         owner.post(
-            "/settings/teams/billing/plan", data={"plan": "pro", "interval": "month"}
+            "/settings/teams/billing/plan",
+            data={"plan": "pro", "interval": "month", "confirm": "yes"},
         ).status_code
         == 303
     )
+    work_off_outbox(world.app)  # the worker makes the switch in Stripe
     admin = world.client("admin")
     assert admin.get(f"/sessions/{session_id}").status_code == 404
     assert admin.get(f"/templates/{template_id}").status_code == 404

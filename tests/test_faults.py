@@ -1,7 +1,7 @@
 """A bad day: Stripe paused (SIGSTOP) and an SMTP server that accepts and never answers.
 
-No page waits on either: every team action, sign-up, forgot-password and the team page answer
-in under 2 s. Once both are back, the worker delivers every email once and Stripe's seats
+No page waits on either: every team action, sign-up, forgot-password, the team page, the billing
+page and its changes (plan preview, plan switch, invoice details) answer in under 2 s. Once both are back, the worker delivers every email once and Stripe's seats
 match the team. If a request ever carried out outbox rows again, these would hang.
 """
 
@@ -110,6 +110,20 @@ def test_no_page_waits_on_stripe_or_smtp_and_nothing_is_lost_or_doubled(
         }
         r, timings["sign-up"] = timed(anonymous.post, "/signup", data=signup)
         assert r.status_code == 200
+        r, timings["billing page"] = timed(admin.get, "/settings/teams/billing")
+        assert r.status_code == 200 and "unavailable right now" in r.text
+        plan = {"plan": "pro", "interval": "year"}
+        r, timings["plan preview"] = timed(admin.post, "/settings/teams/billing/plan", data=plan)
+        assert r.status_code == 200 and "(estimate)" in r.text
+        r, timings["plan change"] = timed(
+            admin.post, "/settings/teams/billing/plan", data={**plan, "confirm": "yes"}
+        )
+        assert r.status_code == 303
+        details = {"name": "Klinik ApS", "email": "bill@clinic.example", "country": "DK"}
+        r, timings["invoice details"] = timed(
+            admin.post, "/settings/teams/billing/details", data=details
+        )
+        assert r.status_code == 303
     finally:
         stripe.send_signal(signal.SIGCONT)
     slow = {name: round(seconds, 2) for name, seconds in timings.items() if seconds >= BUDGET}
@@ -137,3 +151,6 @@ def test_no_page_waits_on_stripe_or_smtp_and_nothing_is_lost_or_doubled(
         remote = stripe_api.get(f"/v1/subscriptions/{team.subscription.stripe_subscription_id}")
         assert db.session.query(User).filter_by(email="nina@clinic.example").count() == 1
     assert remote["items"]["data"][0]["quantity"] == paid == 3  # olga, mette, jens
+    assert remote["items"]["data"][0]["price"]["lookup_key"] == "pro_year"
+    customer = stripe_api.get(f"/v1/customers/{team.subscription.stripe_customer_id}")
+    assert customer["name"] == "Klinik ApS"

@@ -24,7 +24,7 @@ from portal.invitations.models import Invitation
 from portal.outbox.models import OutboxMessage
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership, Team
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, work_off_outbox
 from tests.test_invitations import invite, link_for, snapshot
 
 HX = {"HX-Request": "true"}
@@ -553,6 +553,7 @@ def test_audit_rows_and_logs_hold_no_tokens_or_passwords(
     assert client.post(f"/settings/teams/members/{mid}/remove").status_code == 303
     details = {"name": "Klinik ApS", "email": "bill@clinic.example", "country": "DK"}
     assert client.post("/settings/teams/billing/details", data=details).status_code == 303
+    work_off_outbox(app)  # the worker saves the details in Stripe and writes the entry
     with app.app_context():
         events = db.session.query(AuditEvent).filter_by(team_id=team["id"]).all()
         rows = [

@@ -7,17 +7,26 @@ import time
 
 import pytest
 
+from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.billing import seats
 from portal.billing.models import Subscription
-from portal.billing.service import period_total
+from portal.billing.service import period_total, seat_price
+from portal.billing.stripe_gateway import PaymentDeclinedError, StripeGateway
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.i18n import money
 from portal.outbox.models import OutboxMessage
 from portal.teams.models import Membership, Team
 from tests.conftest import LOCAL_STRIPE, PASSWORD, work_off_outbox
 
 HX = {"HX-Request": "true"}
+
+
+def money_text(app, minor_units: int) -> str:
+    """An amount as an English page shows it, with its spaces made plain (as the tests read)."""
+    with app.test_request_context():
+        return " ".join(money(minor_units).split())
 
 
 class Clinic:
@@ -261,28 +270,83 @@ def test_the_owner_switches_plan_and_cycle_but_not_to_pro_with_assistants(clinic
     assert remote["items"]["data"][0]["price"]["lookup_key"] == "practice_month"
     assert (
         owner.post(
-            "/settings/teams/billing/plan", data={"plan": "practice", "interval": "year"}
+            "/settings/teams/billing/plan",
+            data={"plan": "practice", "interval": "year", "confirm": "yes"},
         ).status_code
         == 303
     )
+    page = " ".join(owner.get("/settings/teams/billing").text.split())
+    assert "Switching the team to Practice, billed annually – updating…" in page
+    assert 'hx-get="/settings/teams/billing/pending?plan=1"' in page
+    assert 'action="/settings/teams/billing/plan"' not in page  # no second change meanwhile
+    polled = owner.get("/settings/teams/billing/pending?plan=1", headers=HX)
+    assert "updating…" in polled.text and "HX-Refresh" not in polled.headers
+    # No request waited on Stripe: the worker makes the change.
+    remote = clinic.stripe.get(f"/v1/subscriptions/{clinic.subscription_id}")
+    assert remote["items"]["data"][0]["price"]["lookup_key"] == "practice_month"
+    work_off_outbox(clinic.app)
     remote = clinic.stripe.get(f"/v1/subscriptions/{clinic.subscription_id}")
     assert remote["items"]["data"][0]["price"]["lookup_key"] == "practice_year"
     assert remote["items"]["data"][0]["quantity"] == 1
     with clinic.app.app_context():
         assert db.session.get(Team, clinic.team).subscription.interval == "year"
+        [event] = db.session.query(AuditEvent).filter_by(action="billing.plan_changed").all()
+        assert (event.actor_id, event.target) == (clinic.owner, "Practice (year)")
+    done = owner.get("/settings/teams/billing/pending?plan=1", headers=HX)
+    assert done.headers["HX-Refresh"] == "true"
+    page = " ".join(owner.get("/settings/teams/billing").text.split())
+    assert "The team&#39;s plan is now Practice, billed annually." in page
+    assert "Practice, billed annually" in page and "updating…" not in page
 
 
-def test_a_pro_team_moving_to_practice_gets_the_trial_once(
-    app, client, make_user, make_team, stripe_api
-):
-    clinic = Clinic(app, client, make_user, make_team, stripe_api, plan="pro")
+def test_a_plan_switch_is_previewed_with_stripes_prices_before_it_is_confirmed(clinic):
+    clinic.invite_and_accept("member@clinic.example")
     owner = clinic.as_user(clinic.owner)
-    owner.post("/settings/teams/billing/plan", data={"plan": "practice", "interval": "month"})
+    preview = owner.post(
+        "/settings/teams/billing/plan", data={"plan": "practice", "interval": "year"}
+    )
+    assert preview.status_code == 200
+    page = " ".join(preview.text.split())
+    assert "You are switching the team to Practice, billed annually." in page
+    with clinic.app.app_context():
+        per_seat = seat_price("practice", "year", 2)
+        total = period_total("practice", "year", 2)
+    assert f"{money_text(clinic.app, per_seat)} per year" in page
+    assert (
+        f"{money_text(clinic.app, total)} per year for 2 paid seats" in page
+        and "(estimate)" not in page
+    )
+    assert 'name="confirm" value="yes"' in page and "Keep the current plan" in page
+    # Nothing changed, nothing queued.
     remote = clinic.stripe.get(f"/v1/subscriptions/{clinic.subscription_id}")
     assert remote["items"]["data"][0]["price"]["lookup_key"] == "practice_month"
-    assert remote["trial_end"] and remote["trial_end"] > time.time() + 13 * 86400
-    with app.app_context():
-        assert db.session.get(User, clinic.owner).trial_used_at is not None
+    with clinic.app.app_context():
+        assert not db.session.query(OutboxMessage).filter_by(kind="change_plan").count()
+    same = owner.post(
+        "/settings/teams/billing/plan", data={"plan": "practice", "interval": "month"}
+    )
+    assert same.status_code == 409 and "on this plan and billing cycle already" in same.text
+
+
+def test_a_plan_switch_that_stripe_refuses_says_so_on_the_billing_page(clinic, monkeypatch):
+    owner = clinic.as_user(clinic.owner)
+    owner.post(
+        "/settings/teams/billing/plan",
+        data={"plan": "practice", "interval": "year", "confirm": "yes"},
+    )
+
+    def declined(*args, **kwargs):
+        raise PaymentDeclinedError("Your card was declined.")
+
+    monkeypatch.setattr(StripeGateway, "set_subscription_item", declined)
+    work_off_outbox(clinic.app)
+    with clinic.app.app_context():
+        [row] = db.session.query(OutboxMessage).filter_by(kind="change_plan").all()
+        assert row.status == "failed" and row.attempts == 1  # retrying cannot mend a decline
+    page = " ".join(owner.get("/settings/teams/billing").text.split())
+    assert "Stripe did not accept the switch to Practice" in page
+    assert "nothing was changed" in page and "Practice, billed monthly" in page
+    assert 'action="/settings/teams/billing/plan"' in page  # the owner can try again
 
 
 def test_the_owner_edits_the_invoice_details_in_stripe(clinic):
@@ -310,6 +374,10 @@ def test_the_owner_edits_the_invoice_details_in_stripe(clinic):
         },
     )
     assert ok.status_code == 303
+    page = owner.get("/settings/teams/billing").text
+    assert "Saving the invoice details in Stripe – updating…" in page
+    assert 'value="Klinik ApS"' in page  # what was saved shows while it is on its way
+    work_off_outbox(clinic.app)
     with clinic.app.app_context():
         customer_id = db.session.get(Team, clinic.team).subscription.stripe_customer_id
     customer = clinic.stripe.get(f"/v1/customers/{customer_id}")

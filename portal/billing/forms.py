@@ -1,6 +1,6 @@
 import re
 
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
@@ -16,6 +16,7 @@ INTERVAL_CHOICES = [SelectChoice(value, label) for value, label in INTERVAL_LABE
 class PlanForm(Form):
     plan = SelectField(_l("Plan"), choices=PLAN_CHOICES)
     interval = SelectField(_l("Billing cycle"), choices=INTERVAL_CHOICES)
+    confirm = HiddenField()  # "yes" once the owner has seen the preview
 
 
 def vat_number(form, field):

@@ -10,11 +10,18 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.auth.models import User
 from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
-from portal.billing.stripe_gateway import BillingUnavailableError, gateway, lookup_key
+from portal.billing.stripe_gateway import (
+    BillingUnavailableError,
+    InvalidTaxIdError,
+    PaymentDeclinedError,
+    gateway,
+    lookup_key,
+)
 from portal.clock import from_timestamp, utcnow
 from portal.extensions import db
 from portal.links import public_url
-from portal.outbox.service import email_user
+from portal.outbox.models import OutboxMessage
+from portal.outbox.service import GiveUp, email_user, enqueue, handler
 
 log = logging.getLogger(__name__)
 PLAN_NAMES = {"free": "Free", "pro": "Pro", "practice": "Practice"}
@@ -75,9 +82,9 @@ def bootstrap_prices() -> list[str]:
     return created
 
 
-def price_id(plan: str, interval: str) -> str:
+def price_id(plan: str, interval: str, *, stripe=None) -> str:
     key = lookup_key(plan, interval)
-    prices = gateway().prices([key])
+    prices = (stripe or gateway()).prices([key])
     if key not in prices:
         raise RuntimeError(f"No Stripe price with lookup_key {key}: run `flask billing bootstrap`")
     return prices[key].id
@@ -320,8 +327,9 @@ class BillingRuleError(Exception):
 
 
 def team_overview(team) -> dict:
-    """What the billing page shows from Stripe: next invoice, invoices, invoice details."""
-    stripe = gateway()
+    """What the billing page shows from Stripe: next invoice, invoices, invoice details. Read
+    with the short timeout: when Stripe is slow the page says so rather than wait."""
+    stripe = gateway(quick=True)
     subscription = team.subscription
     remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
     customer = stripe.retrieve_customer(subscription.stripe_customer_id)
@@ -394,75 +402,203 @@ def joiner_preview(user: User) -> dict | None:
     return {"refund": refund, "per_period": per_period, "interval": subscription.interval}
 
 
-def change_team_plan(team, *, plan: str, interval: str, actor: User, now: datetime) -> None:
-    """Switch the team's subscription between Pro and Practice, monthly and annual."""
-    from datetime import timedelta
+# -- plan, cycle and invoice details: checked and previewed in the request, carried out by the
+# worker (no request waits on a Stripe write); the billing page shows a change under way --
+def check_plan_change(team, *, plan: str, interval: str) -> None:
+    """Raise BillingRuleError, with the reason for the owner, if the team cannot switch."""
+    from portal.i18n import gettext as _
 
-    from portal.audit import service as audit
-    from portal.invitations.models import Invitation
-    from portal.teams.models import Membership
-    from portal.teams.service import lock_team, paid_seats
-
-    if plan not in PLANS or interval not in INTERVALS:
-        raise BillingRuleError("unknown plan")
+    if plan not in PLANS or plan == "free" or interval not in INTERVALS:
+        raise BillingRuleError(_("Choose Pro or Practice, billed monthly or annually."))
     subscription = team.subscription
     if (plan, interval) == (subscription.plan, subscription.interval):
-        return
-    lock_team(team.id)  # seats and roles must not change while the plan does
-    has_assistants = db.session.scalar(
-        select(Membership.id).where(Membership.team_id == team.id, Membership.role == "assistant")
-    ) or db.session.scalar(
-        select(Invitation.id).where(
-            Invitation.team_id == team.id,
-            Invitation.status == "pending",
-            Invitation.role == "assistant",
-        )
-    )
-    if plan == "pro" and has_assistants:
-        from portal.i18n import gettext as _
-
+        raise BillingRuleError(_("The team is on this plan and billing cycle already."))
+    if billing_change_pending(team.id, "change_plan"):
+        raise BillingRuleError(_("A plan change is already on its way to Stripe. Wait a moment."))
+    if plan == "pro" and _has_assistants(team.id):
         raise BillingRuleError(
             _(
                 "Assistants exist only on Practice. Change your assistants to members or remove "
                 "them, and revoke pending assistant invitations, then switch to Pro."
             )
         )
-    trial_end = None
-    if plan == "practice" and subscription.plan == "pro" and trial_available(team.owner):
-        trial_end = int((now + timedelta(days=current_app.config["TRIAL_DAYS"])).timestamp())
-    stripe = gateway()
-    remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
-    stripe.set_subscription_item(
-        remote,
-        quantity=paid_seats(team.id),
-        price_id=price_id(plan, interval),
-        proration_behavior="create_prorations",
-        idempotency_key=f"plan:{team.id}:{plan}:{interval}:{int(now.timestamp())}",
-        trial_end=trial_end,
+
+
+def _trial_end(team, plan: str, now: datetime) -> int | None:
+    """A Pro team moving to Practice gets the owner's one free trial, if it is unused."""
+    from datetime import timedelta
+
+    if plan == "practice" and team.subscription.plan == "pro" and trial_available(team.owner):
+        return int((now + timedelta(days=current_app.config["TRIAL_DAYS"])).timestamp())
+    return None
+
+
+def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dict:
+    """What the switch costs: the price per seat, the new total per period and, from Stripe's
+    invoice preview, the proration charged or credited now. When Stripe does not answer at once,
+    our own prices, marked as an estimate, and no proration."""
+    from portal.teams.service import paid_seats
+
+    seats = paid_seats(team.id)
+    preview = {
+        "plan": plan,
+        "interval": interval,
+        "seats": seats,
+        "per_seat": seat_price(plan, interval, seats),
+        "current_total": period_total(team.plan, team.subscription.interval, seats),
+        "total": period_total(plan, interval, seats),
+        "proration": None,
+        "trial_days": current_app.config["TRIAL_DAYS"] if _trial_end(team, plan, now) else None,
+        "estimate": True,
+    }
+    if preview["trial_days"]:
+        return {**preview, "estimate": False}  # nothing is charged until the trial ends
+    try:
+        stripe = gateway(quick=True)
+        remote = stripe.retrieve_subscription(team.subscription.stripe_subscription_id)
+        lines = stripe.preview_invoice(
+            remote, quantity=max(seats, 1), price_id=price_id(plan, interval, stripe=stripe)
+        )["lines"]["data"]
+    except BillingUnavailableError:
+        return preview
+    return {
+        **preview,
+        "total": sum(line["amount"] for line in lines if not line.get("proration")),
+        "proration": sum(line["amount"] for line in lines if line.get("proration")),
+        "estimate": False,
+    }
+
+
+def request_plan_change(team, *, plan: str, interval: str, actor: User, now: datetime) -> None:
+    """Queue the switch between Pro and Practice, monthly and annual, for the worker."""
+    from portal.teams.service import lock_team
+
+    lock_team(team.id)  # seats and roles must not change while the plan does
+    check_plan_change(team, plan=plan, interval=interval)
+    enqueue(
+        "change_plan",
+        {"team_id": team.id, "plan": plan, "interval": interval, "actor_id": actor.id},
+        key=f"change_plan:{team.id}:{int(now.timestamp() * 1000)}",
+        now=now,
     )
-    sync_subscription(subscription.stripe_subscription_id, now=now)
+
+
+@handler("change_plan")
+def carry_out_plan_change(payload: dict, key: str) -> None:
+    from portal.audit import service as audit
+    from portal.teams.models import Team
+    from portal.teams.service import lock_team, paid_seats
+
+    team = db.session.get(Team, payload["team_id"])
+    if team is None or not team.subscription.is_live:
+        return  # the team was deleted or its subscription ended meanwhile
+    lock_team(team.id)
+    plan, interval, now = payload["plan"], payload["interval"], utcnow()
+    if plan == "pro" and _has_assistants(team.id):
+        raise GiveUp("the team has assistants again; Pro has none")
+    stripe = gateway()
+    remote = stripe.retrieve_subscription(team.subscription.stripe_subscription_id)
+    try:
+        stripe.set_subscription_item(
+            remote,
+            quantity=paid_seats(team.id),
+            price_id=price_id(plan, interval),
+            proration_behavior="create_prorations",
+            idempotency_key=key,
+            trial_end=_trial_end(team, plan, now),
+        )
+    except PaymentDeclinedError as error:
+        raise GiveUp(f"Stripe refused the payment: {error}") from error
+    sync_subscription(team.subscription.stripe_subscription_id, now=now)
     audit.record(
         team.id,
         "billing.plan_changed",
-        actor=actor,
+        actor=db.session.get(User, payload["actor_id"]),
         now=now,
         target=f"{PLAN_NAMES[plan]} ({interval})",
     )
 
 
-def update_invoice_details(team, details: dict, *, actor: User, now: datetime) -> None:
-    """Set the clinic's legal name, VAT/CVR number, address and billing email in Stripe."""
-    from portal.audit import service as audit
+def _has_assistants(team_id: int) -> bool:
+    """Assistants, or pending assistant invitations: either keeps a team on Practice."""
+    from portal.invitations.models import Invitation
+    from portal.teams.models import Membership
 
+    return bool(
+        db.session.scalar(
+            select(Membership.id).where(
+                Membership.team_id == team_id, Membership.role == "assistant"
+            )
+        )
+        or db.session.scalar(
+            select(Invitation.id).where(
+                Invitation.team_id == team_id,
+                Invitation.status == "pending",
+                Invitation.role == "assistant",
+            )
+        )
+    )
+
+
+def request_invoice_details(team, details: dict, *, actor: User, now: datetime) -> None:
+    """Queue the clinic's legal name, VAT/CVR number, address and billing email for Stripe."""
+    fields = ("name", "email", "vat", *ADDRESS_FIELDS)
+    enqueue(
+        "update_invoice_details",
+        {"team_id": team.id, "actor_id": actor.id, **{k: details[k] for k in fields}},
+        key=f"update_invoice_details:{team.id}:{int(now.timestamp() * 1000)}",
+        now=now,
+    )
+
+
+@handler("update_invoice_details")
+def carry_out_invoice_details(payload: dict, key: str) -> None:
+    from portal.audit import service as audit
+    from portal.teams.models import Team
+
+    team = db.session.get(Team, payload["team_id"])
+    if team is None:
+        return
     stripe = gateway()
     customer = team.subscription.stripe_customer_id
-    stripe.replace_tax_id(customer, details["vat"])  # the step Stripe may refuse goes first
+    try:
+        stripe.replace_tax_id(customer, payload["vat"])  # the step Stripe may refuse goes first
+    except InvalidTaxIdError as error:
+        raise GiveUp(f"Stripe does not accept the VAT number {payload['vat']}") from error
     stripe.update_customer(
         customer,
         {
-            "name": details["name"],
-            "email": details["email"],
-            "address": {k: details[k] for k in ADDRESS_FIELDS},
+            "name": payload["name"],
+            "email": payload["email"],
+            "address": {k: payload[k] for k in ADDRESS_FIELDS},
         },
     )
-    audit.record(team.id, "billing.details_changed", actor=actor, now=now, target=details["name"])
+    audit.record(
+        team.id,
+        "billing.details_changed",
+        actor=db.session.get(User, payload["actor_id"]),
+        now=utcnow(),
+        target=payload["name"],
+    )
+
+
+def billing_change_pending(team_id: int, kind: str) -> OutboxMessage | None:
+    """The team's queued or running change of this kind (change_plan, update_invoice_details:
+    their keys start with the kind and the team's id)."""
+    return db.session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.idempotency_key.startswith(f"{kind}:{team_id}:"),
+            OutboxMessage.status.in_(("pending", "running")),
+        )
+    )
+
+
+def billing_change_failed(team_id: int, kind: str) -> OutboxMessage | None:
+    """The team's last change of this kind, if it failed for good (shown until the next one)."""
+    last = db.session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.idempotency_key.startswith(f"{kind}:{team_id}:"))
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return last if last is not None and last.status == "failed" else None

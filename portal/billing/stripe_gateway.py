@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 import stripe
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class StripeGateway:
         then the page falls back to its own estimate."""
         base = config.get("STRIPE_API_BASE")
         self.local = bool(base)
+        self.quick = quick
         read = config["STRIPE_PREVIEW_TIMEOUT"] if quick else config["STRIPE_READ_TIMEOUT"]
         retries = 0 if self.local or quick else config["STRIPE_MAX_RETRIES"]
         self.client = stripe.StripeClient(
@@ -64,7 +65,12 @@ class StripeGateway:
         self.currency = config["CURRENCY"]
 
     def _call(self, fn, *args, **kwargs) -> dict:
-        """Call the SDK; return plain dicts so no Stripe type leaks out of this module."""
+        """Call the SDK; return plain dicts so no Stripe type leaks out of this module.
+
+        A quick call in a request that already found Stripe not answering fails at once: a page
+        waits for Stripe's timeout once, not once per call."""
+        if self.quick and has_request_context() and g.get("stripe_not_answering"):
+            raise BillingUnavailableError("Stripe did not answer earlier in this request")
         try:
             result = fn(*args, **kwargs)
             return result.to_dict() if hasattr(result, "to_dict") else result
@@ -74,6 +80,11 @@ class StripeGateway:
             if error.http_status == 404:
                 raise UnknownToStripeError(str(error)) from error
             log.warning("Stripe call failed: %s: %s", type(error).__name__, error)
+            raise BillingUnavailableError(str(error)) from error
+        except stripe.APIConnectionError as error:
+            log.warning("Stripe call failed: %s: %s", type(error).__name__, error)
+            if self.quick and has_request_context():
+                g.stripe_not_answering = True
             raise BillingUnavailableError(str(error)) from error
         except stripe.StripeError as error:
             log.warning("Stripe call failed: %s: %s", type(error).__name__, error)

@@ -5,17 +5,16 @@ from flask_login import current_user, login_required
 
 from portal import permissions
 from portal.billing import service
-from portal.billing.forms import INTERVAL_LABELS, InvoiceDetailsForm, PlanForm
+from portal.billing.forms import InvoiceDetailsForm, PlanForm
 from portal.billing.stripe_gateway import (
     BillingUnavailableError,
-    InvalidTaxIdError,
     UnknownToStripeError,
     WebhookSignatureError,
     gateway,
 )
 from portal.clock import utcnow
 from portal.extensions import csrf, db
-from portal.htmx import hx_redirect
+from portal.htmx import hx_redirect, hx_refresh, is_htmx
 from portal.i18n import gettext as _
 from portal.links import public_url
 from portal.teams.service import members_of as team_members
@@ -123,16 +122,18 @@ def _billing_admin():
     return me
 
 
-def _page(me, *, plan_form=None, details_form=None, status=200):
+def _page(me, *, plan_form=None, details_form=None, preview=None, status=200):
     team = me.team
     try:
         overview = service.team_overview(team)
     except BillingUnavailableError:
         overview = None
-    # Stripe's stored details, with Denmark as the country until one is set.
+    changes = _changes(team)
+    # Invoice details on their way to Stripe, else Stripe's, with Denmark until a country is set.
     details = {
         "country": "DK",
         **{k: v for k, v in (overview or {}).get("customer", {}).items() if v},
+        **(changes["details_pending"].payload if changes["details_pending"] else {}),
     }
     members = team_members(team)
     return render_template(
@@ -146,7 +147,19 @@ def _page(me, *, plan_form=None, details_form=None, status=200):
         or PlanForm(formdata=None, plan=team.plan, interval=team.subscription.interval),
         details_form=details_form or InvoiceDetailsForm(formdata=None, **details),
         tiers=service.tier_prices(team.plan, team.subscription.interval),
+        preview=preview,
+        **changes,
     ), status
+
+
+def _changes(team) -> dict:
+    """Plan and invoice-detail changes on their way to Stripe, and the last ones that failed."""
+    return {
+        "plan_pending": service.billing_change_pending(team.id, "change_plan"),
+        "plan_failed": service.billing_change_failed(team.id, "change_plan"),
+        "details_pending": service.billing_change_pending(team.id, "update_invoice_details"),
+        "details_failed": service.billing_change_failed(team.id, "update_invoice_details"),
+    }
 
 
 def _billing_owner():
@@ -157,44 +170,60 @@ def _billing_owner():
     return me
 
 
-def _unavailable():
-    db.session.rollback()
-    flash(stripe_down_message(), "error")
-    return redirect(url_for("billing.team"), 303)
-
-
 @bp.get("/settings/teams/billing")
 @login_required
 def team():
     return _page(_billing_admin())
 
 
+@bp.get("/settings/teams/billing/pending")
+@login_required
+def pending():
+    """The notice of changes under way: htmx polls it, and reloads the page once Stripe has
+    them (with a message for each change that went through)."""
+    me = _billing_admin()
+    if not is_htmx():
+        return redirect(url_for("billing.team"), 303)
+    changes = _changes(me.team)
+    if changes["plan_pending"] or changes["details_pending"]:
+        return render_template("billing/_pending.html", **changes)
+    if request.args.get("plan") and not changes["plan_failed"]:
+        message = _(
+            "The team's plan is now %(plan)s, billed %(cycle)s.",
+            plan=service.PLAN_NAMES[me.team.plan],
+            cycle=_("annually") if me.team.subscription.interval == "year" else _("monthly"),
+        )
+        flash(message, "success")
+    if request.args.get("details") and not changes["details_failed"]:
+        flash(_("Invoice details saved. They appear on the next invoice."), "success")
+    return hx_refresh()
+
+
 @bp.post("/settings/teams/billing/plan")
 @login_required
 def change_plan():
+    """First the preview (price per seat, new total, proration) and a confirm button; the
+    confirmed change goes to the worker, and the page shows it under way."""
     me = _billing_owner()
     form = PlanForm()
     if not form.validate_on_submit():
         return _page(me, plan_form=form, status=422)
+    plan, interval = form.plan.data, form.interval.data
     try:
-        service.change_team_plan(
-            me.team, plan=form.plan.data, interval=form.interval.data, actor=me.user, now=utcnow()
+        if form.confirm.data != "yes":
+            service.check_plan_change(me.team, plan=plan, interval=interval)
+            preview = service.plan_change_preview(
+                me.team, plan=plan, interval=interval, now=utcnow()
+            )
+            return _page(me, plan_form=form, preview=preview)
+        service.request_plan_change(
+            me.team, plan=plan, interval=interval, actor=me.user, now=utcnow()
         )
     except service.BillingRuleError as error:
         db.session.rollback()
         form.plan.errors.append(str(error))
         return _page(me, plan_form=form, status=409)
-    except BillingUnavailableError:
-        return _unavailable()
     db.session.commit()
-    flash(
-        _(
-            "The team's plan is now %(plan)s, billed %(cycle)s.",
-            plan=service.PLAN_NAMES[form.plan.data],
-            cycle=str(INTERVAL_LABELS[form.interval.data]).lower(),
-        ),
-        "success",
-    )
     return redirect(url_for("billing.team"), 303)
 
 
@@ -205,14 +234,6 @@ def update_details():
     form = InvoiceDetailsForm()
     if not form.validate_on_submit():
         return _page(me, details_form=form, status=422)
-    try:
-        service.update_invoice_details(me.team, form.data, actor=me.user, now=utcnow())
-    except InvalidTaxIdError:
-        db.session.rollback()
-        form.vat.errors.append(_("Stripe does not accept this VAT number. Check it and try again."))
-        return _page(me, details_form=form, status=422)
-    except BillingUnavailableError:
-        return _unavailable()
+    service.request_invoice_details(me.team, form.data, actor=me.user, now=utcnow())
     db.session.commit()
-    flash(_("Invoice details saved. They appear on the next invoice."), "success")
     return redirect(url_for("billing.team"), 303)

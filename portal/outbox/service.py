@@ -30,6 +30,11 @@ HANDLERS: dict[str, Callable[[dict, str], None]] = {}
 EMAIL_GUARDS: dict[str, Callable[[dict], bool]] = {}
 
 
+class GiveUp(Exception):
+    """A handler's failure that retrying cannot mend (Stripe refused the card or the VAT
+    number): the row is marked failed at once, with this message, for the page and operators."""
+
+
 def handler(kind: str):
     """Register the function that carries out outbox rows of this kind."""
 
@@ -165,7 +170,10 @@ def _run(message_id: int) -> bool:
         message = db.session.get(OutboxMessage, message_id)
         message.attempts += 1
         message.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        if (
+            isinstance(error, GiveUp)
+            or message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]
+        ):
             message.status = "failed"  # the payload stays, for `flask outbox retry`
             log.error("outbox %s (%s) failed for good: %s", message.id, message.kind, error)
         else:

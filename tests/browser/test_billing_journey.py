@@ -222,7 +222,7 @@ def test_an_admin_sees_billing_read_only_and_a_member_not_at_all(
     expect(page.locator("#billing-seats")).to_have_text("3 paid seats")
     expect(page.get_by_text("Only the team owner, Olga Owner, changes billing.")).to_be_visible()
     expect(page.get_by_role("button", name="Manage billing")).to_have_count(0)
-    expect(page.get_by_role("button", name="Change plan")).to_have_count(0)
+    expect(page.get_by_role("button", name="Show the new price")).to_have_count(0)
     expect(page.locator("form[action$='/settings/teams/billing/plan']")).to_have_count(0)
     expect(page.get_by_role("button", name="Save invoice details")).to_have_count(0)
     shot("admin-read-only")
@@ -246,3 +246,42 @@ def test_an_admin_sees_billing_read_only_and_a_member_not_at_all(
         expect(member_page.get_by_role("button", name="Manage billing")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_the_owner_previews_and_confirms_a_switch_to_annual_billing(
+    page: Page, live, live_stripe, shot
+):
+    with live.app.test_request_context():
+        owner = make_user("Olga Owner", OWNER, pro=True)
+        _team, subscription_id = make_team(owner)
+
+    page.goto(live.url + "/login")
+    log_in(page, OWNER)
+    page.goto(live.url + "/settings/teams/billing")
+    page.get_by_label("Billing cycle", exact=True).select_option(label="Annual")
+    page.get_by_role("button", name="Show the new price").click()
+    # The preview comes from Stripe: price per seat, the new total and the proration.
+    preview = page.locator("#plan-preview")
+    expect(page.get_by_text("You are switching the team to Pro, billed annually.")).to_be_visible()
+    expect(preview).to_contain_text(re.compile(r"Price per seat\s*DKK\s?[\d,]+\.\d\d per year"))
+    expect(preview).to_contain_text(re.compile(r"per year for 1 paid seat"))
+    expect(preview).not_to_contain_text("estimate")
+    shot("plan-change-preview")
+    assert (
+        live_stripe.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["price"][
+            "lookup_key"
+        ]
+        == "pro_month"
+    )  # nothing changes before the owner confirms
+
+    page.get_by_role("button", name="Confirm the switch").click()
+    # The worker makes the change; the page polls and reloads once Stripe has it.
+    expect(page.locator("#billing-plan")).to_have_text("Pro, billed annually", timeout=15_000)
+    expect(page.get_by_text("The team's plan is now Pro, billed annually.")).to_be_visible()
+    assert (
+        live_stripe.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["price"][
+            "lookup_key"
+        ]
+        == "pro_year"
+    )
+    shot("plan-changed")
