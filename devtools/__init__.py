@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def init_app(app: Flask) -> None:
+    # Here, not at the top: they load the portal's services, which `devtools.ROOT` alone (the
+    # tests' conftest) does not need.
     from devtools.seed import seed_demo_command
     from devtools.serve import dev_cli
     from devtools.views import bp
