@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_request_hooks(app)
     register_commands(app)
+    register_devtools(app)
     errors.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
@@ -99,10 +100,6 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     teams.init_app(app)
     register_hooks()
-    if app.config["PORTAL_DEV"]:
-        from portal.dev.views import bp as dev_bp
-
-        app.register_blueprint(dev_bp)
 
     from portal import permissions
 
@@ -166,10 +163,20 @@ def register_commands(app: Flask) -> None:
     for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
         app.cli.add_command(command)
     app.cli.add_command(worker_check_command)
-    if app.config["PORTAL_DEV"]:
-        # portal.dev (local Stripe, demo data) is development-only and not in the wheel.
-        from portal.dev.run import dev_cli
-        from portal.seed import seed_demo_command
 
-        app.cli.add_command(dev_cli)
-        app.cli.add_command(seed_demo_command)
+
+def register_devtools(app: Flask) -> None:
+    """In development mode, add the checkout's `/dev` pages and `dev serve`, `seed-demo`."""
+    if not app.config["PORTAL_DEV"]:
+        return
+    # devtools (local Stripe, demo data) is development-only: a checkout has it, the wheel not.
+    try:
+        import devtools
+    except ModuleNotFoundError as error:
+        if error.name != "devtools":
+            raise
+        raise RuntimeError(
+            "development mode (FLASK_PORTAL_DEV=1) needs a checkout's devtools package, which"
+            " the installed wheel leaves out; run the checkout from its root, or unset it"
+        ) from error
+    devtools.init_app(app)

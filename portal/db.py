@@ -15,12 +15,12 @@ WROTE = "portal_wrote"
 
 def plain_rows(statement, row_type: type | None = None, **params) -> list:
     """Rows of plain columns for long read-only lists, run through Core on the session's
-    connection: no statement building and no ORM result processing per call, which costs
-    more than the database round trip (docs/performance.md). Flushes pending changes first.
+    connection: rows that are only shown need no ORM objects, identity map or change tracking.
+    Flushes pending changes first.
 
-    The rows are named tuples (`row_type`, or one made from the column names): reading a
-    column of SQLAlchemy's Row by name raises and discards an AttributeError inside Python 3.11
-    first, several times the cost of a tuple's field."""
+    The rows are named tuples (`row_type`, or one made from the column names): SQLAlchemy's Row
+    finds a column by name only after raising and discarding an AttributeError inside (Python
+    3.11), where a named tuple's field is a plain attribute."""
     db.session.flush()
     result = db.session.connection().execute(statement, params)
     make = (row_type or _named_tuple(tuple(result.keys())))._make

@@ -31,7 +31,7 @@ def membership_of(user) -> Membership | None:
 
 @cache
 def _user_query():
-    """Built once: building the statement costs as much as running it."""
+    """Built once per process: every request runs the same statement with its own user id."""
     from portal.auth.models import User
 
     # contains_eager fills membership.team.subscription from the same row: the identity map

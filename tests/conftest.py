@@ -17,6 +17,7 @@ import requests
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
+import devtools
 from portal import create_app
 from portal.clock import utcnow
 from portal.extensions import db, limiter
@@ -117,7 +118,8 @@ LOCAL_STRIPE = {}
 def local_stripe():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "portal.dev.localstripe_ext", "--port", str(port)],
+        [sys.executable, "-m", "devtools.localstripe_ext", "--port", str(port)],
+        cwd=devtools.ROOT,
     )
     LOCAL_STRIPE["process"] = process  # the fault tests pause and resume it
     try:
@@ -374,8 +376,8 @@ def later(**kwargs):
 @pytest.fixture
 def make_team(app, stripe_api):
     """Create a team whose owner has a real (local) Stripe subscription; returns team id."""
+    from devtools.provision import provision_subscription
     from portal.auth.models import User
-    from portal.dev.provision import provision_subscription
     from portal.teams import service as teams
     from portal.teams.models import Membership
 

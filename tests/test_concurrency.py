@@ -151,8 +151,8 @@ def test_two_admins_changing_a_role_at_once_change_it_once(app, make_user, make_
 
 def test_the_same_webhook_event_delivered_twice_at_once_is_applied_once(app, stripe_api, make_user):
     """Two deliveries of one event race; the event-id insert lets exactly one apply it."""
+    from devtools.provision import provision_subscription
     from portal.billing.models import StripeEvent, Subscription
-    from portal.dev.provision import provision_subscription
     from tests.conftest import post_event
 
     user_id = make_user()

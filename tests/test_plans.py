@@ -185,7 +185,7 @@ def test_unknown_and_unpaid_codes_are_ignored_and_nobody_is_referred_twice(
 def test_a_referral_shows_as_paying_once_the_colleague_subscribes(
     client, app, make_user, make_team, login, stripe_api
 ):
-    from portal.dev.provision import provision_subscription
+    from devtools.provision import provision_subscription
 
     user_id, code = paying_user(app, make_user, make_team)
     sign_up_karl(client, code)

@@ -1,7 +1,7 @@
+from devtools.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from portal.auth import service as auth
 from portal.clinical_sessions.models import ClinicalSession
 from portal.extensions import db
-from portal.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership, Team
 

@@ -161,7 +161,7 @@ def test_proration_policy():
 def test_a_pro_joiner_is_told_the_refund_then_their_plan_is_cancelled_and_refunded(
     app, clinic, make_user, outbox
 ):
-    from portal.dev.provision import provision_subscription
+    from devtools.provision import provision_subscription
 
     pro = make_user(email="pro@clinic.example", name="Peter Pro")
     with app.test_request_context():

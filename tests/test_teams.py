@@ -53,8 +53,8 @@ def test_a_free_user_is_told_teams_need_pro_or_practice(client, make_user, login
 def test_a_pro_user_creates_a_team_and_becomes_its_owner_and_admin(
     client, app, make_user, login, stripe_api, seat_calls
 ):
+    from devtools.provision import provision_subscription
     from portal.auth.models import User
-    from portal.dev.provision import provision_subscription
 
     owner = make_user()
     with app.test_request_context():
@@ -79,8 +79,8 @@ def test_a_pro_user_creates_a_team_and_becomes_its_owner_and_admin(
 def test_team_name_is_required_and_at_most_80_characters(
     client, app, make_user, login, stripe_api, name, message
 ):
+    from devtools.provision import provision_subscription
     from portal.auth.models import User
-    from portal.dev.provision import provision_subscription
 
     owner = make_user()
     with app.test_request_context():

@@ -58,7 +58,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def expected_files() -> set[str]:
     """What the app needs, by its path in the wheel: code, templates, static files, migrations
-    and translations. portal/dev and templates/dev are development-only."""
+    and translations (devtools/, development-only, is outside these folders)."""
 
     def files(folder: str):
         for path in (ROOT / folder).rglob("*"):
@@ -66,14 +66,12 @@ def expected_files() -> set[str]:
                 yield path.relative_to(ROOT / folder).as_posix()
 
     code = {
-        f"portal/{name}"
-        for name in files("portal")
-        if not name.startswith("dev/") and name.endswith((".py", ".mo", ".po", ".pot"))
+        f"portal/{name}" for name in files("portal") if name.endswith((".py", ".mo", ".po", ".pot"))
     }
     templates = {
         f"portal/templates/{name}"
         for name in files("templates")
-        if not name.startswith("dev/") and name.endswith((".html", ".txt"))
+        if name.endswith((".html", ".txt"))
     }
     static = {f"portal/static/{name}" for name in files("static")}
     migrations = {f"portal/migrations/{name}" for name in files("migrations")}
@@ -94,8 +92,12 @@ def test_wheel_holds_what_the_app_needs_and_no_dev_tools(wheel):
     } <= names
     missing = sorted(expected_files() - names)
     assert not missing, f"not in the wheel (see [tool.setuptools] in pyproject.toml): {missing}"
-    assert not [name for name in names if "localstripe" in name]
-    assert not [name for name in names if name.startswith(("portal/dev/", "portal/templates/dev/"))]
+    # Development code (devtools/: local Stripe, demo data, /dev pages) stays in the checkout.
+    top = {name.split("/")[0] for name in names}
+    assert {name for name in top if not name.endswith(".dist-info")} == {"portal"}
+    assert not [name for name in names if "localstripe" in name or "/dev/" in name]
+    top_level = next(name for name in names if name.endswith(".dist-info/top_level.txt"))
+    assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["portal"]
 
 
 def free_port() -> int:
@@ -159,6 +161,15 @@ def test_installed_wheel_migrates_works_and_serves(wheel, empty_database, tmp_pa
         [bin_ / "python", "-c", "import portal; print(portal.__file__)"], cwd=workdir, env=env
     )
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+    dev = [
+        bin_ / "python",
+        "-c",
+        "import importlib.util; print(importlib.util.find_spec('devtools'))",
+    ]
+    assert run(dev, cwd=workdir, env=env).stdout.strip() == "None"
+    commands = run([bin_ / "flask", "--app", "portal", "--help"], cwd=workdir, env=env).stdout
+    assert "worker" in commands and "seed-demo" not in commands
+    assert not [line for line in commands.splitlines() if line.split()[:1] == ["dev"]]
 
     run([bin_ / "flask", "--app", "portal", "db", "upgrade"], cwd=workdir, env=env, timeout=120)
     run([bin_ / "flask", "--app", "portal", "worker", "--once"], cwd=workdir, env=env, timeout=60)

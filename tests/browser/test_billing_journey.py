@@ -11,10 +11,10 @@ import time
 
 from playwright.sync_api import Browser, Page, expect
 
+from devtools.provision import provision_subscription
 from portal.auth.models import User
 from portal.auth.service import create_user
 from portal.clock import utcnow
-from portal.dev.provision import provision_subscription
 from portal.extensions import db
 from portal.outbox.service import process_due
 from portal.teams.models import Membership

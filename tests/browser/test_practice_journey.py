@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from devtools.provision import provision_subscription
 from portal.auth.service import create_user
 from portal.clock import utcnow
-from portal.dev.provision import provision_subscription
 from portal.extensions import db
 from portal.team_templates.service import save_template
 from portal.teams.models import Membership

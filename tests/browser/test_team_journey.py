@@ -10,10 +10,10 @@ import time
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
+from devtools.provision import provision_subscription
 from portal.auth.models import User
 from portal.auth.service import create_user
 from portal.clock import utcnow
-from portal.dev.provision import provision_subscription
 from portal.extensions import db
 from tests.browser.conftest import SHOTS
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 
-bp = Blueprint("dev", __name__, url_prefix="/dev")
+bp = Blueprint("dev", __name__, url_prefix="/dev", template_folder="templates")
 LINK = re.compile(r"https?://[^\s<>\"]+")
 
 

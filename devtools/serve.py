@@ -13,7 +13,11 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from devtools import ROOT
+from devtools.provision import restore_subscriptions
+from devtools.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from portal.auth.models import User
+from portal.billing.service import bootstrap_prices
 from portal.extensions import db
 
 dev_cli = AppGroup("dev", help="Development mode helpers.")
@@ -39,14 +43,15 @@ def start_local_stripe(port: int, webhook_url: str, secret: str) -> subprocess.P
         [
             sys.executable,
             "-m",
-            "portal.dev.localstripe_ext",
+            "devtools.localstripe_ext",
             "--port",
             str(port),
             "--webhook-url",
             webhook_url,
             "--webhook-secret",
             secret,
-        ]
+        ],
+        cwd=ROOT,
     )
 
 
@@ -54,10 +59,6 @@ def start_local_stripe(port: int, webhook_url: str, secret: str) -> subprocess.P
 @click.option("--port", default=5000, show_default=True)
 def serve_command(port: int) -> None:
     """Upgrade the database, seed it when new, start local Stripe, the worker and the web."""
-    from portal.billing.service import bootstrap_prices
-    from portal.dev.provision import restore_subscriptions
-    from portal.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
-
     config = current_app.config
     if not config["PORTAL_DEV"]:
         raise click.ClickException("`dev serve` runs only in development mode (FLASK_PORTAL_DEV=1)")
@@ -104,9 +105,11 @@ def serve_command(port: int) -> None:
                 seed_demo()
         flask = [sys.executable, "-m", "flask", "--app", "portal"]
         env = {**os.environ, "FLASK_PORTAL_DEV": "1"}
-        children.append(subprocess.Popen([*flask, "worker"], env=env))
+        children.append(subprocess.Popen([*flask, "worker"], env=env, cwd=ROOT))
         children.append(
-            subprocess.Popen([*flask, "run", "--port", str(port), "--with-threads"], env=env)
+            subprocess.Popen(
+                [*flask, "run", "--port", str(port), "--with-threads"], env=env, cwd=ROOT
+            )
         )
         wait_for_port(port)
         click.echo(f"\nClinic Teams portal: http://127.0.0.1:{port}/")

@@ -3,7 +3,7 @@
 localstripe (GPL-3.0, a dev dependency, run as its own process) is a stateful Stripe API server.
 It lacks Prices, Checkout Sessions, Customer Portal sessions and trials; this module adds them so
 that the portal's code is the same against real Stripe and here (see docs/local-stripe.md).
-Run: python -m portal.dev.localstripe_ext --port 8420 --webhook-url URL --webhook-secret SECRET
+Run: python -m devtools.localstripe_ext --port 8420 --webhook-url URL --webhook-secret SECRET
 """
 
 import argparse

@@ -1,12 +1,21 @@
 """The demo clinic for `make run`: documented logins, see README.md."""
 
+from datetime import timedelta
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from devtools.provision import add_invoice_history, provision_subscription
 from portal.auth import service as auth
+from portal.clinical_sessions.models import ClinicalSession
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.invitations.service import invite_members
+from portal.permissions import membership_of
+from portal.team_templates.models import NoteTemplate
+from portal.teams.models import Membership
+from portal.teams.service import create_team
 
 DEMO_PASSWORD = "demo-clinic-2026"
 DEMO_USERS = [
@@ -34,12 +43,6 @@ TEMPLATES = [
 
 def seed_demo() -> list[str]:
     """Create the demo users, the Pro team and its invoice history unless they exist."""
-    from portal.dev.provision import add_invoice_history, provision_subscription
-    from portal.invitations.service import invite_members
-    from portal.permissions import membership_of
-    from portal.teams.models import Membership
-    from portal.teams.service import create_team
-
     now = utcnow()
     if auth.find_user_by_email(DEMO_USERS[0][0]):
         return []
@@ -63,14 +66,6 @@ def seed_demo() -> list[str]:
 
 
 def _seed_practice_team(users, *, now) -> None:
-    from datetime import timedelta
-
-    from portal.clinical_sessions.models import ClinicalSession
-    from portal.dev.provision import provision_subscription
-    from portal.team_templates.models import NoteTemplate
-    from portal.teams.models import Membership
-    from portal.teams.service import create_team
-
     owner = users["pia@demo.clinic"]
     provision_subscription(owner, plan="practice", interval="year", quantity=2)
     team = create_team(owner, PRACTICE_TEAM, now=now)

@@ -4,6 +4,7 @@ The local Stripe server keeps its state in memory, so each `make run` starts it 
 subscriptions in the database are then re-created there (same plan, cycle and quantity).
 """
 
+import requests
 from flask import current_app
 from sqlalchemy import select
 
@@ -43,8 +44,6 @@ def provision_subscription(
 
 def add_invoice_history(subscription: Subscription, *, renewals: int) -> None:
     """Invoice and pay the next periods now, so the demo has an invoice history."""
-    import requests
-
     base = current_app.config["STRIPE_API_BASE"]
     for _ in range(renewals):
         requests.post(
