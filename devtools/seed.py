@@ -12,9 +12,9 @@ from portal.clinical_sessions.models import ClinicalSession
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.invitations.service import invite_members
-from portal.permissions import membership_of
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership
+from portal.teams.queries import membership_of
 from portal.teams.service import create_team
 
 DEMO_PASSWORD = "demo-clinic-2026"

@@ -7,13 +7,39 @@ from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from portal import config, errors, i18n, observability, paths, security, templating
+from portal import (
+    config,
+    core,
+    current,
+    errors,
+    i18n,
+    observability,
+    paths,
+    permissions,
+    security,
+    templating,
+)
+from portal.account.views import bp as account_bp
+from portal.auth.service import return_path
+from portal.auth.views import bp as auth_bp
+from portal.billing import service as billing
+from portal.billing.cli import billing_cli
+from portal.billing.views import bp as billing_bp
+from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
 from portal.health import worker_check_command
+from portal.htmx import hx_redirect
+from portal.invitations.views import bp as invitations_bp
 from portal.outbox.cli import outbox_cli
+from portal.plans.views import bp as plans_bp
+from portal.sales.cli import sales_cli
+from portal.sales.views import bp as sales_bp
+from portal.team_templates.views import bp as templates_bp
+from portal.teams import views as teams
+from portal.teams.cli import teams_cli
 from portal.worker import worker_command
 
 
@@ -42,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
+    register_template_globals(app)
     return app
 
 
@@ -54,10 +81,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
-
-    from portal.permissions import load_user
-
-    login_manager.user_loader(load_user)
+    login_manager.user_loader(current.load_user)
 
 
 class IdConverter(IntegerConverter):
@@ -74,17 +98,6 @@ def register_converters(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import core
-    from portal.account.views import bp as account_bp
-    from portal.auth.views import bp as auth_bp
-    from portal.billing.views import bp as billing_bp
-    from portal.clinical_sessions.views import bp as sessions_bp
-    from portal.invitations.views import bp as invitations_bp
-    from portal.plans.views import bp as plans_bp
-    from portal.sales.views import bp as sales_bp
-    from portal.team_templates.views import bp as templates_bp
-    from portal.teams import views as teams
-
     for blueprint in (
         core.bp,
         auth_bp,
@@ -99,29 +112,18 @@ def register_blueprints(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
-    register_hooks()
-
-    from portal import permissions
-
-    permissions.init_app(app)
 
 
-def register_hooks() -> None:
-    """What other features do when membership changes (teams know none of them)."""
-    from portal.billing import seats
-    from portal.clinical_sessions import service as sessions
-    from portal.invitations import service as invitations
-    from portal.team_templates import service as templates
-    from portal.teams import service as teams
-
-    teams.SEAT_HOOKS[:] = [seats.on_seats_changed]
-    teams.DELETE_HOOKS[:] = [
-        seats.on_team_deleted,
-        templates.on_team_deleted,
-        sessions.on_team_deleted,
-    ]
-    teams.LEFT_HOOKS[:] = [sessions.on_member_left]
-    invitations.JOIN_HOOKS[:] = [seats.on_joined]
+def register_template_globals(app: Flask) -> None:
+    """What templates ask about the signed-in user: the permission predicates (to hide what
+    the server would refuse), their membership and their plan."""
+    app.jinja_env.globals.update(
+        permissions.PREDICATES,
+        my_membership=current.membership,
+        my_plan=lambda: billing.plan_of(current_user, current.membership()),
+        trial_available=billing.trial_available,
+        has_own_billing=billing.has_own_billing,
+    )
 
 
 # The idle timeout counts from the last request, to the minute.
@@ -129,9 +131,6 @@ SEEN_AT_RESOLUTION = 60
 
 
 def register_request_hooks(app: Flask) -> None:
-    from portal.auth.service import return_path
-    from portal.htmx import hx_redirect
-
     @app.before_request
     def enforce_session_timeouts():
         if not current_user.is_authenticated or request.endpoint == "static":
@@ -156,10 +155,6 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from portal.billing.cli import billing_cli
-    from portal.sales.cli import sales_cli
-    from portal.teams.cli import teams_cli
-
     for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
         app.cli.add_command(command)
     app.cli.add_command(worker_check_command)

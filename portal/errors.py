@@ -7,11 +7,11 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from portal.exceptions import DomainError, NotAllowedError, NotFoundError
 from portal.extensions import db, limiter
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
-from portal.teams.service import NotAllowedError, NotFoundError, TeamError
 
 
 def _render(status: int, title: str, message: str):
@@ -50,8 +50,8 @@ def init_app(app) -> None:
         when = ngettext("Try again in %(num)d minute.", "Try again in %(num)d minutes.", minutes)
         return _render(429, _("Too many attempts"), f"{what} {when} {_('Nothing was changed.')}")
 
-    @app.errorhandler(TeamError)
-    def team_error(error):
+    @app.errorhandler(DomainError)
+    def domain_error(error):
         db.session.rollback()
         if isinstance(error, NotFoundError):
             return _render(

@@ -1,68 +1,11 @@
 """Who may do what: one predicate per rule, used by views (to enforce) and templates (to hide).
 
-Every predicate takes the acting user's membership (or None) and what it acts on; none reads
-the request, so services and tests can call them too.
+Every predicate takes the acting user's membership (or None) and what it acts on, and answers
+from those alone: no database, no request, no `g`. Services call the same predicates before they
+change anything, so a rule is written once.
 """
 
-from functools import cache
-
-from flask import Flask, g
-from flask_login import current_user
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager, joinedload
-
-from portal.extensions import db
 from portal.teams.models import Membership, Team
-
-
-def membership_of(user) -> Membership | None:
-    """The user's membership with its team and subscription, read once per request."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    cache = g.setdefault("memberships", {})
-    if user.id not in cache:
-        cache[user.id] = db.session.scalar(
-            select(Membership)
-            .options(joinedload(Membership.team).joinedload(Team.subscription))
-            .where(Membership.user_id == user.id)
-        )
-    return cache[user.id]
-
-
-@cache
-def _user_query():
-    """Built once per process: every request runs the same statement with its own user id."""
-    from portal.auth.models import User
-
-    # contains_eager fills membership.team.subscription from the same row: the identity map
-    # holds objects only weakly, so selecting them as separate columns would not keep them.
-    return (
-        select(User, Membership)
-        .outerjoin(Membership, Membership.user_id == User.id)
-        .outerjoin(Membership.team)
-        .outerjoin(Team.subscription)
-        .options(contains_eager(Membership.team).contains_eager(Team.subscription))
-        .where(User.id == bindparam("user_id"))
-    )
-
-
-def load_user(user_id: str):
-    """Flask-Login's loader: the user and their membership (team, subscription) in one query.
-
-    The id carries the session version, so sessions ended by logout or a password change fail.
-    """
-    ident, _, version = user_id.partition(":")
-    if not ident.isdigit() or not version.isdigit():
-        return None
-    row = db.session.execute(_user_query(), {"user_id": int(ident)}).first()
-    if row is None or row.User.session_version != int(version):
-        return None
-    g.setdefault("memberships", {})[row.User.id] = row.Membership
-    return row.User
-
-
-def forget_membership(user) -> None:
-    g.get("memberships", {}).pop(user.id, None)
 
 
 def is_admin(me: Membership | None) -> bool:
@@ -160,25 +103,8 @@ def can_share_session(me: Membership | None, session) -> bool:
     )
 
 
-def can_manage_own_billing(user) -> bool:
-    from portal.billing.service import own_subscription
-
-    return getattr(user, "is_authenticated", False) and own_subscription(user) is not None
-
-
 PREDICATES = {
     name: fn
     for name, fn in globals().items()
-    if name.startswith(("can_", "is_"))
-    or name in ("grantable_roles", "membership_of", "sharing_on")
+    if name.startswith(("can_", "is_")) or name in ("grantable_roles", "sharing_on")
 }
-
-
-def init_app(app: Flask) -> None:
-    from portal.billing.service import plan_of, trial_available
-
-    app.jinja_env.globals.update(PREDICATES, plan_of=plan_of, trial_available=trial_available)
-    # The user object itself, not the proxy: membership_of() reads it several times.
-    app.jinja_env.globals["my_membership"] = lambda: membership_of(
-        current_user._get_current_object()
-    )

@@ -7,14 +7,16 @@ import pytest
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
+from portal.billing import seats
 from portal.clock import utcnow
+from portal.exceptions import NotFoundError
 from portal.extensions import db
 from portal.invitations import service as invitations
 from portal.invitations.models import Invitation
 from portal.outbox.models import OutboxMessage
-from portal.permissions import membership_of
 from portal.teams import service as teams
 from portal.teams.models import Membership
+from portal.teams.queries import membership_of
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
@@ -65,13 +67,14 @@ def accept(invitation_id, user_id):
 
 @pytest.fixture
 def seat_calls(monkeypatch):
-    calls, lock = [], threading.Lock()
+    calls, lock, real = [], threading.Lock(), seats.seats_changed
 
-    def hook(team, now):
+    def record(team, *, now):
         with lock:
             calls.append(team.id)
+        real(team, now=now)
 
-    monkeypatch.setattr(teams, "SEAT_HOOKS", [hook])
+    monkeypatch.setattr(seats, "seats_changed", record)
     return calls
 
 
@@ -124,7 +127,7 @@ def test_two_admins_removing_the_same_member_remove_once(app, make_user, make_te
         )
 
     results = race(app, remove_by(owner), remove_by(admin))
-    assert sum(isinstance(r, teams.NotFoundError) for r in results) == 1
+    assert sum(isinstance(r, NotFoundError) for r in results) == 1
     with app.app_context():
         assert db.session.query(Membership).filter_by(team_id=team).count() == 2
         assert db.session.query(AuditEvent).filter_by(action="member.removed").count() == 1

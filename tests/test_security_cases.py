@@ -697,7 +697,7 @@ def test_a_double_submitted_invitation_creates_one_invitation_and_one_email(
     # index makes it wait, then fail, and it answers "already invited" with no second email.
     # (One after the other, DESIGN.md §4 resends instead: tests/test_invitations.py.)
     from portal.invitations import service as invitations
-    from portal.permissions import membership_of
+    from portal.teams.queries import membership_of
 
     owner = make_user(email="owner@clinic.example")
     team_id = make_team(owner)

@@ -28,7 +28,7 @@ def world(app, make_user, make_team, client):
         from portal.auth.models import User
         from portal.clock import utcnow
         from portal.invitations import service as invitations
-        from portal.permissions import membership_of
+        from portal.teams.queries import membership_of
 
         for owner_key, email in (
             ("owner", "ours@clinic.example"),

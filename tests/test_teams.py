@@ -3,10 +3,10 @@ import re
 import pytest
 
 from portal.audit.models import AuditEvent
+from portal.billing import seats
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.invitations.models import Invitation
-from portal.teams import service as teams
 from portal.teams.models import Membership, Team
 
 HX = {"HX-Request": "true"}
@@ -35,9 +35,14 @@ def audit_actions(app, team_id):
 
 @pytest.fixture
 def seat_calls(monkeypatch):
-    """Record every call of the one seat hook (billing plugs the Stripe sync in there)."""
-    calls = []
-    monkeypatch.setattr(teams, "SEAT_HOOKS", [lambda team, now: calls.append(team.id)])
+    """Record every pass through the one place seat changes go (billing's seats_changed)."""
+    calls, real = [], seats.seats_changed
+
+    def record(team, *, now):
+        calls.append(team.id)
+        real(team, now=now)
+
+    monkeypatch.setattr(seats, "seats_changed", record)
     return calls
 
 
@@ -231,8 +236,13 @@ def test_a_member_leaves_and_the_owner_cannot(client, app, make_user, make_team,
 def test_the_owner_deletes_the_team_after_typing_its_name(
     client, app, make_user, make_team, login, monkeypatch, outbox
 ):
-    deleted = []
-    monkeypatch.setattr(teams, "DELETE_HOOKS", [lambda team_id, sub, now: deleted.append(team_id)])
+    deleted, real = [], seats.on_team_deleted
+
+    def record(team_id, subscription, *, now):
+        deleted.append(team_id)
+        real(team_id, subscription, now=now)
+
+    monkeypatch.setattr(seats, "on_team_deleted", record)
     owner, member = make_user(), make_user()
     team = make_team(owner, members=[(member, "member")])
     login(owner)

@@ -1,6 +1,7 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from portal import current
 from portal.auth import service as auth_service
 from portal.auth.forms import ChangePasswordForm, ProfileForm
 from portal.auth.views import start_session
@@ -17,7 +18,7 @@ def _page(profile=None, password=None, status=200):
         "account/show.html",
         profile_form=profile or ProfileForm(name=current_user.name),
         password_form=password or ChangePasswordForm(),
-        plan=billing.plan_of(current_user),
+        plan=billing.plan_of(current_user, current.membership()),
         trial_available=billing.trial_available(current_user),
         prices=billing.tier_prices,
         affiliate=referrals.has_affiliate_link(current_user),

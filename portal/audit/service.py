@@ -9,7 +9,7 @@ from portal.auth.models import User
 from portal.db import plain_rows
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
-from portal.teams.forms import ROLE_LABELS
+from portal.teams.models import ROLE_LABELS
 
 PAGE_SIZE = 10
 # How each action reads on the team page; {target} is the email, name or value it concerns.

@@ -18,6 +18,7 @@ from portal.extensions import db, limiter, login_manager
 from portal.forms import plain
 from portal.htmx import is_htmx
 from portal.i18n import gettext as _
+from portal.invitations.service import find_by_token, state
 from portal.links import public_url
 from portal.outbox.service import email_user
 from portal.referrals.service import record_signup as record_referral
@@ -140,8 +141,6 @@ def login():
 
 def _invited_here(user, next_path: str | None) -> bool:
     """Logging in on the way to a pending invitation for this very address."""
-    from portal.invitations.service import find_by_token, state
-
     prefix = "/invitations/"
     if not next_path or not next_path.startswith(prefix):
         return False

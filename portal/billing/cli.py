@@ -2,6 +2,8 @@ import click
 from flask.cli import AppGroup
 
 from portal.billing import service
+from portal.billing.seats import reconcile
+from portal.clock import utcnow
 
 billing_cli = AppGroup("billing", help="Stripe products, prices and subscriptions.")
 
@@ -16,9 +18,6 @@ def bootstrap_command() -> None:
 @billing_cli.command("reconcile")
 def reconcile_command() -> None:
     """Make every subscription's Stripe quantity equal the team's paid seats; log each drift."""
-    from portal.billing.seats import reconcile
-    from portal.clock import utcnow
-
     drifts = reconcile(now=utcnow())
     for drift in drifts:
         click.echo(f"fixed: {drift}")

@@ -19,8 +19,8 @@ from portal.extensions import db
 from portal.links import public_url
 from portal.outbox.models import OutboxMessage
 from portal.outbox.service import email_user, enqueue, handler
-from portal.teams import service as teams
 from portal.teams.models import Membership, Team
+from portal.teams.queries import lock_team, paid_seats
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def expected_quantity(subscription: Subscription) -> int:
     """Paid seats of the subscription's team, or one seat when no team uses it."""
     team = db.session.scalar(select(Team).where(Team.subscription_id == subscription.id))
-    return teams.paid_seats(team.id) if team else 1
+    return paid_seats(team.id) if team else 1
 
 
 def proration_for(subscription: Subscription, *, current: int, target: int) -> str:
@@ -52,7 +52,10 @@ def seat_change_pending(team_id: int) -> bool:
     )
 
 
-def on_seats_changed(team: Team, *, now: datetime) -> None:
+def seats_changed(team: Team, *, now: datetime) -> None:
+    """The one place every seat change passes through: bump the team's seat version (which
+    names the Stripe idempotency key) and queue the quantity sync."""
+    team.seat_version += 1
     enqueue(
         "sync_seats",
         {"subscription_id": team.subscription_id},
@@ -77,7 +80,7 @@ def sync_seats(payload: dict, key: str) -> None:
         return
     team = db.session.scalar(select(Team).where(Team.subscription_id == subscription.id))
     if team is not None:
-        teams.lock_team(team.id)  # one seat change at a time per team
+        lock_team(team.id)  # one seat change at a time per team
     set_quantity(subscription, expected_quantity(subscription), key=key)
 
 

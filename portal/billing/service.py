@@ -2,12 +2,13 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from portal.audit import service as audit
 from portal.auth.models import User
 from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
 from portal.billing.stripe_gateway import (
@@ -19,9 +20,13 @@ from portal.billing.stripe_gateway import (
 )
 from portal.clock import from_timestamp, utcnow
 from portal.extensions import db
+from portal.i18n import gettext as _
+from portal.invitations.models import Invitation
 from portal.links import public_url
 from portal.outbox.models import OutboxMessage
 from portal.outbox.service import GiveUp, email_user, enqueue, handler
+from portal.teams.models import Membership, Team
+from portal.teams.queries import lock_team, paid_seats
 
 log = logging.getLogger(__name__)
 PLAN_NAMES = {"free": "Free", "pro": "Pro", "practice": "Practice"}
@@ -115,11 +120,9 @@ def own_subscription(user: User) -> Subscription | None:
     )
 
 
-def plan_of(user: User) -> PlanInfo:
-    """Which plan a user has now, and where it comes from (their team comes first)."""
-    from portal.permissions import membership_of
-
-    me = membership_of(user)
+def plan_of(user: User, me: Membership | None) -> PlanInfo:
+    """Which plan a user has now, and where it comes from: their team (membership `me`) comes
+    first."""
     if me is not None:
         team = me.team
         return PlanInfo(team.plan if team.is_active else "free", team.subscription, via_team=True)
@@ -133,17 +136,25 @@ def trial_available(user: User) -> bool:
     return user.trial_used_at is None
 
 
+def has_own_billing(user: User) -> bool:
+    """Whether the user pays for a subscription of their own (the account page's "Manage")."""
+    return getattr(user, "is_authenticated", False) and own_subscription(user) is not None
+
+
 def start_checkout(
-    user: User, *, plan: str, interval: str, success_url: str, cancel_url: str, now: datetime
+    user: User,
+    me: Membership | None,
+    *,
+    plan: str,
+    interval: str,
+    success_url: str,
+    cancel_url: str,
+    now: datetime,
 ) -> str:
     """Create a Stripe Checkout Session for the user's own subscription; return its URL."""
-    from portal.permissions import membership_of
-    from portal.teams.service import paid_seats
-
     if plan not in PLANS or interval not in INTERVALS:
         raise CheckoutNotAllowedError("unknown plan")
-    me = membership_of(user)
-    if plan_of(user).plan != "free" or (me is not None and me.team.owner_id != user.id):
+    if plan_of(user, me).plan != "free" or (me is not None and me.team.owner_id != user.id):
         raise CheckoutNotAllowedError("already subscribed")
     # The owner of an ended team subscribes again for the whole team (reactivation).
     quantity, team_id = (paid_seats(me.team_id), me.team_id) if me else (1, None)
@@ -211,8 +222,6 @@ def sync_subscription(stripe_subscription_id: str, *, now: datetime) -> Subscrip
 
 def _reattach_team(row: Subscription, remote: dict) -> None:
     """A reactivation checkout: the team moves from its ended subscription to the new one."""
-    from portal.teams.models import Team
-
     team_id = (remote.get("metadata") or {}).get("team_id")
     if not row.is_live or not str(team_id or "").isdigit():
         return
@@ -289,9 +298,6 @@ def handle_event(event: dict, *, now: datetime) -> None:
 
 def notify_owner(subscription: Subscription, template: str, *, key: str, now: datetime) -> None:
     """Email the person who pays (once per key) about their subscription."""
-
-    from portal.teams.models import Team
-
     owner = subscription.user
     team = db.session.scalar(select(Team).where(Team.subscription_id == subscription.id))
     email_user(
@@ -372,8 +378,6 @@ def seat_preview(team, seats: int) -> int:
 def removal_preview(team) -> dict:
     """The team's recurring total now and after one paid seat less: Stripe's preview, or, when
     Stripe does not answer at once, our own prices (estimate=True)."""
-    from portal.teams.service import paid_seats
-
     seats = paid_seats(team.id)
     try:
         before = seat_preview(team, seats)
@@ -406,8 +410,6 @@ def joiner_preview(user: User) -> dict | None:
 # worker (no request waits on a Stripe write); the billing page shows a change under way --
 def check_plan_change(team, *, plan: str, interval: str) -> None:
     """Raise BillingRuleError, with the reason for the owner, if the team cannot switch."""
-    from portal.i18n import gettext as _
-
     if plan not in PLANS or plan == "free" or interval not in INTERVALS:
         raise BillingRuleError(_("Choose Pro or Practice, billed monthly or annually."))
     subscription = team.subscription
@@ -426,8 +428,6 @@ def check_plan_change(team, *, plan: str, interval: str) -> None:
 
 def _trial_end(team, plan: str, now: datetime) -> int | None:
     """A Pro team moving to Practice gets the owner's one free trial, if it is unused."""
-    from datetime import timedelta
-
     if plan == "practice" and team.subscription.plan == "pro" and trial_available(team.owner):
         return int((now + timedelta(days=current_app.config["TRIAL_DAYS"])).timestamp())
     return None
@@ -437,8 +437,6 @@ def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dic
     """What the switch costs: the price per seat, the new total per period and, from Stripe's
     invoice preview, the proration charged or credited now. When Stripe does not answer at once,
     our own prices, marked as an estimate, and no proration."""
-    from portal.teams.service import paid_seats
-
     seats = paid_seats(team.id)
     preview = {
         "plan": plan,
@@ -471,8 +469,6 @@ def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dic
 
 def request_plan_change(team, *, plan: str, interval: str, actor: User, now: datetime) -> None:
     """Queue the switch between Pro and Practice, monthly and annual, for the worker."""
-    from portal.teams.service import lock_team
-
     lock_team(team.id)  # seats and roles must not change while the plan does
     check_plan_change(team, plan=plan, interval=interval)
     enqueue(
@@ -485,10 +481,6 @@ def request_plan_change(team, *, plan: str, interval: str, actor: User, now: dat
 
 @handler("change_plan")
 def carry_out_plan_change(payload: dict, key: str) -> None:
-    from portal.audit import service as audit
-    from portal.teams.models import Team
-    from portal.teams.service import lock_team, paid_seats
-
     team = db.session.get(Team, payload["team_id"])
     if team is None or not team.subscription.is_live:
         return  # the team was deleted or its subscription ended meanwhile
@@ -521,9 +513,6 @@ def carry_out_plan_change(payload: dict, key: str) -> None:
 
 def _has_assistants(team_id: int) -> bool:
     """Assistants, or pending assistant invitations: either keeps a team on Practice."""
-    from portal.invitations.models import Invitation
-    from portal.teams.models import Membership
-
     return bool(
         db.session.scalar(
             select(Membership.id).where(
@@ -553,9 +542,6 @@ def request_invoice_details(team, details: dict, *, actor: User, now: datetime) 
 
 @handler("update_invoice_details")
 def carry_out_invoice_details(payload: dict, key: str) -> None:
-    from portal.audit import service as audit
-    from portal.teams.models import Team
-
     team = db.session.get(Team, payload["team_id"])
     if team is None:
         return

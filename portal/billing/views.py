@@ -3,7 +3,7 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import current, permissions
 from portal.billing import service
 from portal.billing.forms import InvoiceDetailsForm, PlanForm
 from portal.billing.stripe_gateway import (
@@ -36,6 +36,7 @@ def checkout():
     try:
         url = service.start_checkout(
             current_user,
+            current.membership(),
             plan=request.form.get("plan", ""),
             interval=request.form.get("interval", ""),
             success_url=public_url("billing.checkout_done") + "?session_id={CHECKOUT_SESSION_ID}",
@@ -43,7 +44,7 @@ def checkout():
             now=utcnow(),
         )
     except service.CheckoutNotAllowedError:
-        if permissions.membership_of(current_user) is not None:
+        if current.membership() is not None:
             flash(_("Your team pays for your plan. Ask the team owner about changes."), "error")
         else:
             flash(_("You already have a plan. Change it under Manage billing."), "error")
@@ -57,7 +58,7 @@ def checkout():
 @bp.get("/billing/checkout/done")
 @login_required
 def checkout_done():
-    plan = service.plan_of(current_user)
+    plan = service.plan_of(current_user, current.membership())
     if plan.plan != "free":
         flash(_("Welcome to %(plan)s!", plan=plan.name), "success")
         return hx_redirect(url_for("account.show"))
@@ -70,7 +71,7 @@ def portal():
     subscription = service.own_subscription(current_user)
     if subscription is None:
         abort(403)
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     back = "billing.team" if me is not None else "account.show"
     try:
         session = gateway().create_portal_session(
@@ -116,7 +117,7 @@ def webhook():
 
 def _billing_admin():
     """Admins see the team's billing; everyone else gets 403 (and no link)."""
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     if me is None or not permissions.can_see_billing(me, me.team):
         abort(403)
     return me

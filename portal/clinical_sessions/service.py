@@ -9,10 +9,10 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
 from portal.clinical_sessions.models import ClinicalSession
+from portal.exceptions import NotAllowedError, NotFoundError
 from portal.extensions import db
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership
-from portal.teams.service import NotAllowedError, NotFoundError
 
 
 def own_sessions(user: User) -> list[ClinicalSession]:
@@ -139,7 +139,7 @@ def on_member_left(team_id: int, user: User, *, now: datetime) -> None:
         audit.record(team_id, "session.unshared", actor=user, now=now, target=session.title)
 
 
-def on_team_deleted(team_id: int, subscription, *, now: datetime) -> None:
+def on_team_deleted(team_id: int, *, now: datetime) -> None:
     db.session.execute(
         update(ClinicalSession)
         .where(ClinicalSession.shared_team_id == team_id)

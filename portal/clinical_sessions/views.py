@@ -10,7 +10,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import current, permissions
 from portal.clinical_sessions import service
 from portal.clinical_sessions.forms import SessionForm
 from portal.clock import utcnow
@@ -23,7 +23,7 @@ bp = Blueprint("clinical_sessions", __name__, url_prefix="/sessions")
 
 
 def _me():
-    return permissions.membership_of(current_user)
+    return current.membership()
 
 
 def _index(form=None, status=200):

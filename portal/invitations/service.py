@@ -17,7 +17,9 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.auth import service as auth
 from portal.auth.models import User
+from portal.billing import seats
 from portal.db import plain_rows
+from portal.exceptions import ConflictError, NotAllowedError, NotFoundError
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.invitations.models import Invitation, SupersededToken
@@ -25,13 +27,7 @@ from portal.links import public_url
 from portal.outbox.models import OutboxMessage
 from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
 from portal.teams.models import Membership, Team
-from portal.teams.service import (
-    ConflictError,
-    NotAllowedError,
-    NotFoundError,
-    lock_team,
-    seats_changed,
-)
+from portal.teams.queries import lock_team, membership_of
 
 SEPARATORS = re.compile(r"[\s,;]+")
 MAX_ADDRESSES = 50
@@ -356,7 +352,7 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
     """Join the team: consume the invitation and add the membership in one transaction."""
     if user.email != invitation.email:
         raise WrongAccountError()
-    if permissions.membership_of(user) is not None:
+    if membership_of(user) is not None:
         raise AlreadyInTeamError()
     team = lock_team(invitation.team_id)
     if not team.is_active or (invitation.role == "assistant" and not team.is_practice):
@@ -381,7 +377,6 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
         db.session.rollback()
         raise AlreadyInTeamError() from None
     membership.team = team
-    permissions.forget_membership(user)
     if user.email_verified_at is None:
         user.email_verified_at = now  # the link was delivered to this address
     audit.record(
@@ -397,15 +392,10 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
             team=team,
             link=public_url("teams.show"),
         )
-    for hook in JOIN_HOOKS:
-        hook(membership, user, now=now)
+    seats.on_joined(membership, user, now=now)  # their own paid plan is cancelled, refunded
     if membership.is_paid_seat:
-        seats_changed(team, now=now)
+        seats.seats_changed(team, now=now)
     return membership
-
-
-# Billing registers "cancel the joiner's own subscription and refund the unused part" here.
-JOIN_HOOKS: list = []
 
 
 def decline_invitation(invitation: Invitation, *, now: datetime, user: User | None) -> None:

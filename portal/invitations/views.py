@@ -1,16 +1,16 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import current
 from portal.auth import service as auth
 from portal.auth.views import start_session
 from portal.billing import service as billing
 from portal.clock import utcnow
+from portal.exceptions import ConflictError
 from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.invitations import service
 from portal.invitations.forms import InvitationSignupForm
-from portal.teams.service import ConflictError
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
 
@@ -48,10 +48,14 @@ def _context(invitation, token, **extra):
     elif current_user.email != invitation.email:
         case = "other_account"
     else:
-        me = permissions.membership_of(current_user)
+        me = current.membership()
         if me is not None:
             case = "same_team" if me.team_id == invitation.team_id else "other_team"
-    plan = billing.plan_of(current_user) if current_user.is_authenticated else None
+    plan = (
+        billing.plan_of(current_user, current.membership())
+        if current_user.is_authenticated
+        else None
+    )
     joiner = billing.joiner_preview(current_user) if case == "accept" else None
     return {
         "joiner": joiner,
@@ -92,7 +96,7 @@ def accept(token):
         return render_template("invitations/show.html", **_context(invitation, token)), 403
     except service.AlreadyInTeamError:
         db.session.rollback()
-        permissions.forget_membership(current_user)
+        current.forget_membership()
         return _already_joined(invitation) or (
             render_template("invitations/show.html", **_context(invitation, token)),
             409,
@@ -113,8 +117,8 @@ def _already_joined(invitation):
     """A second click on Accept: the first one already made the user a member."""
     if not current_user.is_authenticated:
         return None
-    permissions.forget_membership(current_user)
-    me = permissions.membership_of(current_user)
+    current.forget_membership()
+    me = current.membership()
     if me is not None and me.team_id == invitation.team_id:
         flash(_("You are already a member of %(team)s.", team=invitation.team.name), "info")
         return redirect(url_for("teams.show"), 303)

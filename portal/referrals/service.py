@@ -9,11 +9,12 @@ from portal.auth.models import User
 from portal.billing.service import plan_of
 from portal.extensions import db
 from portal.referrals.models import Referral
+from portal.teams.queries import membership_of
 
 
 def has_affiliate_link(user: User) -> bool:
     """Pro and Practice users have a link (their own plan or their team's)."""
-    return plan_of(user).plan != "free"
+    return plan_of(user, membership_of(user)).plan != "free"
 
 
 def record_signup(new_user: User, code: str | None, *, now: datetime) -> Referral | None:
@@ -38,4 +39,6 @@ def referrals_of(user: User) -> list[tuple[Referral, bool]]:
         .where(Referral.referrer_id == user.id)
         .order_by(Referral.created_at.desc())
     ).all()
-    return [(row, plan_of(row.referred).plan != "free") for row in rows]
+    return [
+        (row, plan_of(row.referred, membership_of(row.referred)).plan != "free") for row in rows
+    ]

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
+from portal.exceptions import NotAllowedError, NotFoundError
 from portal.extensions import db
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership
-from portal.teams.service import NotAllowedError, NotFoundError
 
 
 def personal_templates(user: User) -> list[NoteTemplate]:
@@ -120,5 +120,5 @@ def copy_to_personal(user: User, template: NoteTemplate, *, now: datetime) -> No
     return copy
 
 
-def on_team_deleted(team_id: int, subscription, *, now: datetime) -> None:
+def on_team_deleted(team_id: int, *, now: datetime) -> None:
     db.session.execute(NoteTemplate.__table__.delete().where(NoteTemplate.team_id == team_id))

@@ -1,7 +1,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import current
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.forms import plain
@@ -14,7 +14,7 @@ bp = Blueprint("team_templates", __name__, url_prefix="/templates")
 
 
 def _me():
-    return permissions.membership_of(current_user)
+    return current.membership()
 
 
 def _editable(template_id):

@@ -6,12 +6,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from portal.auth.forms import strip
 from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
-
-ROLE_LABELS = {
-    "member": _l("Member"),
-    "admin": _l("Admin"),
-    "assistant": _l("Assistant (free)"),
-}
+from portal.teams.models import ROLE_LABELS
 
 
 class TeamNameForm(Form):

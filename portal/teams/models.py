@@ -7,8 +7,17 @@ from portal.auth.models import User
 from portal.billing.models import Subscription
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 
 ROLES = ("admin", "member", "assistant")
+# The paid seat: everyone but assistants, who are free (DESIGN §2). Every count and every
+# "is this a paid seat" uses this one constant.
+PAID_ROLES = ("admin", "member")
+ROLE_LABELS = {
+    "member": _l("Member"),
+    "admin": _l("Admin"),
+    "assistant": _l("Assistant (free)"),
+}
 
 
 class Team(db.Model):
@@ -65,4 +74,4 @@ class Membership(db.Model):
 
     @property
     def is_paid_seat(self) -> bool:
-        return self.role != "assistant"
+        return self.role in PAID_ROLES

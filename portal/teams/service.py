@@ -9,29 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
+from portal.billing import seats
 from portal.billing.service import own_subscription
+from portal.clinical_sessions import service as sessions
 from portal.db import plain_rows
+from portal.exceptions import ConflictError, NotAllowedError, NotFoundError
 from portal.extensions import db
 from portal.i18n import gettext as _
-from portal.teams.models import ROLES, Membership, Team
+from portal.invitations.service import detach_invitations
+from portal.team_templates import service as templates
+from portal.teams.models import PAID_ROLES, ROLES, Membership, Team
+from portal.teams.queries import lock_team, membership_of
 
 NAME_MAX = 80
-
-
-class TeamError(Exception):
-    """A team rule refused the change; the message says why, for the user."""
-
-
-class NotAllowedError(TeamError):
-    """The actor may not do this (403)."""
-
-
-class ConflictError(TeamError):
-    """The change conflicts with the team's current state (409)."""
-
-
-class NotFoundError(TeamError):
-    """No such member or invitation in the actor's team (404, whoever else it belongs to)."""
 
 
 def clean_name(name: str) -> str:
@@ -39,28 +29,6 @@ def clean_name(name: str) -> str:
     if not 1 <= len(name) <= NAME_MAX:
         raise ValueError(name)
     return name
-
-
-def lock_team(team_id: int) -> Team:
-    """Load the team row FOR UPDATE: seat counts and role rules are checked under this lock."""
-    team = db.session.scalar(
-        select(Team)
-        .where(Team.id == team_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if team is None:
-        raise NotFoundError(team_id)
-    return team
-
-
-def paid_seats(team_id: int) -> int:
-    """Billable seats: the owner, admins and members; assistants are free."""
-    return db.session.scalar(
-        select(func.count(Membership.id)).where(
-            Membership.team_id == team_id, Membership.role != "assistant"
-        )
-    )
 
 
 class MemberRow(NamedTuple):
@@ -76,7 +44,7 @@ class MemberRow(NamedTuple):
 
     @property
     def is_paid_seat(self) -> bool:
-        return self.role != "assistant"
+        return self.role in PAID_ROLES
 
 
 # Owner first, then by name. Built once; run with plain_rows (the list may be long).
@@ -105,32 +73,12 @@ def members_of(team: Team, *, only: int | None = None) -> list[MemberRow]:
     return plain_rows(ONE_MEMBER, MemberRow, team_id=team.id, only=only)
 
 
-def find_member(team: Team, membership_id: int) -> Membership:
-    member = db.session.scalar(
-        select(Membership).where(Membership.id == membership_id, Membership.team_id == team.id)
-    )
-    if member is None:
-        raise NotFoundError(membership_id)
-    return member
-
-
-def seats_changed(team: Team, *, now: datetime) -> None:
-    """The one place every seat change passes through: bump the version, sync billing."""
-    team.seat_version += 1
-    for hook in SEAT_HOOKS:
-        hook(team, now=now)
-
-
-# Billing registers the Stripe quantity sync here (portal.billing.seats).
-SEAT_HOOKS: list = []
-
-
 def create_team(owner: User, name: str, *, now: datetime) -> Team:
     """Start a team on the owner's own Pro or Practice subscription; the owner is its admin."""
     subscription = own_subscription(owner)
     if subscription is None or not subscription.is_live:
         raise NotAllowedError("a team needs Pro or Practice")
-    if permissions.membership_of(owner) is not None:
+    if membership_of(owner) is not None:
         raise ConflictError(_("You already belong to a team. Leave it before creating another."))
     team = Team(
         name=clean_name(name),
@@ -149,9 +97,8 @@ def create_team(owner: User, name: str, *, now: datetime) -> Team:
         raise ConflictError(
             _("You already belong to a team. Leave it before creating another.")
         ) from None
-    permissions.forget_membership(owner)  # it was read (as none) a moment ago
     audit.record(team.id, "team.created", actor=owner, now=now, target=team.name)
-    seats_changed(team, now=now)
+    seats.seats_changed(team, now=now)
     return team
 
 
@@ -194,7 +141,7 @@ def change_role(me: Membership, membership_id: int, role: str, *, now: datetime)
         team.id, "member.role", actor=me.user, now=now, target=target.user.name, old=old, new=role
     )
     if was_paid != target.is_paid_seat:
-        seats_changed(team, now=now)
+        seats.seats_changed(team, now=now)
     return target
 
 
@@ -209,7 +156,7 @@ def remove_member(me: Membership, membership_id: int, *, now: datetime) -> User:
     audit.record(team.id, "member.removed", actor=me.user, now=now, target=user.name)
     _member_left(team.id, user, now=now)
     if was_paid:
-        seats_changed(team, now=now)
+        seats.seats_changed(team, now=now)
     return user
 
 
@@ -226,13 +173,11 @@ def leave_team(me: Membership, *, now: datetime) -> None:
     audit.record(team.id, "member.left", actor=current.user, now=now, target=current.user.name)
     _member_left(team.id, current.user, now=now)
     if was_paid:
-        seats_changed(team, now=now)
+        seats.seats_changed(team, now=now)
 
 
 def delete_team(me: Membership, *, now: datetime) -> None:
     """Delete the team: members fall back to Free, its invitation links stop working."""
-    from portal.invitations.service import detach_invitations
-
     team = lock_team(me.team_id)
     if team.owner_id != me.user_id:
         raise NotAllowedError("only the owner deletes the team")
@@ -242,20 +187,14 @@ def delete_team(me: Membership, *, now: datetime) -> None:
     audit.record(team.id, "team.deleted", actor=me.user, now=now, target=team.name)
     team_id, subscription = team.id, team.subscription
     db.session.flush()
-    for hook in DELETE_HOOKS:
-        hook(team_id, subscription, now=now)
+    seats.on_team_deleted(team_id, subscription, now=now)  # the owner keeps one seat
+    templates.on_team_deleted(team_id, now=now)
+    sessions.on_team_deleted(team_id, now=now)
     db.session.delete(team)
 
 
-# Billing registers "the owner keeps the subscription at one seat" here.
-DELETE_HOOKS: list = []
-# Features that give members access through the team register here (sessions stop being shared).
-LEFT_HOOKS: list = []
-
-
 def _member_left(team_id: int, user: User, *, now: datetime) -> None:
-    for hook in LEFT_HOOKS:
-        hook(team_id, user, now=now)
+    sessions.on_member_left(team_id, user, now=now)  # their sessions stop being shared
 
 
 def set_managed(team: Team, contact: str | None, *, now: datetime) -> None:

@@ -12,7 +12,7 @@ from flask import (
 from flask_login import current_user, login_required
 from markupsafe import escape
 
-from portal import permissions
+from portal import current, permissions
 from portal.audit import service as audit
 from portal.auth.service import safe_next
 from portal.billing import service as billing
@@ -24,7 +24,7 @@ from portal.htmx import announce, is_htmx, notify
 from portal.i18n import formats, ngettext
 from portal.i18n import gettext as _
 from portal.invitations import service as invitations
-from portal.teams import service
+from portal.teams import queries, service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
 
 bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
@@ -32,7 +32,7 @@ bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
 
 def _me():
     """The actor's membership; a user without a team may not use team actions."""
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     if me is None:
         abort(403)
     return me
@@ -211,10 +211,12 @@ def invitation_table(me, team, pending, now) -> dict:
 @bp.get("")
 @login_required
 def show():
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     if me is None:
         return render_template(
-            "teams/none.html", form=TeamNameForm(), plan=billing.plan_of(current_user)
+            "teams/none.html",
+            form=TeamNameForm(),
+            plan=billing.plan_of(current_user, current.membership()),
         )
     return render_template("teams/show.html", **team_context(me))
 
@@ -224,7 +226,7 @@ def show():
 def create():
     form = TeamNameForm()
     if not form.validate_on_submit():
-        plan = billing.plan_of(current_user)
+        plan = billing.plan_of(current_user, current.membership())
         return render_template("teams/none.html", form=form, plan=plan), 422
     team = service.create_team(current_user, form.name.data, now=utcnow())
     db.session.commit()
@@ -261,7 +263,7 @@ def update_settings():
 
 def _not_an_admin() -> bool:
     """Refused requests must not use up the admins' budget (the view answers 403)."""
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     return not permissions.can_manage_team(me, me.team) if me else True
 
 
@@ -356,7 +358,7 @@ def _results_summary(results) -> list[str]:
 
 
 def _resend_key() -> str:
-    me = permissions.membership_of(current_user)
+    me = current.membership()
     return f"resend:{me.team_id if me else 'none'}:{request.view_args['invitation_id']}"
 
 
@@ -416,7 +418,7 @@ def change_role(membership_id):
 def member(membership_id):
     """A member's editor: in the row for htmx, a page of its own without JavaScript."""
     me = _admin()
-    member = service.find_member(me.team, membership_id)
+    member = queries.find_member(me.team, membership_id)
     if not permissions.can_change_role(me, member):
         abort(403)
     if request.args.get("view") == "row":
@@ -433,7 +435,7 @@ def member(membership_id):
 def remove(membership_id):
     me = _admin()
     if request.method == "GET":
-        member = service.find_member(me.team, membership_id)
+        member = queries.find_member(me.team, membership_id)
         if not permissions.can_remove(me, member):
             abort(403)
         # The price preview comes before the admin acts, with or without JavaScript.
