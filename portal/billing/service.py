@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import permissions
 from portal.audit import service as audit
 from portal.auth.models import User
 from portal.billing.models import INTERVALS, PLANS, StripeEvent, Subscription
@@ -154,7 +155,7 @@ def start_checkout(
     """Create a Stripe Checkout Session for the user's own subscription; return its URL."""
     if plan not in PLANS or interval not in INTERVALS:
         raise CheckoutNotAllowedError("unknown plan")
-    if plan_of(user, me).plan != "free" or (me is not None and me.team.owner_id != user.id):
+    if plan_of(user, me).plan != "free" or (me is not None and not permissions.is_owner(me)):
         raise CheckoutNotAllowedError("already subscribed")
     # The owner of an ended team subscribes again for the whole team (reactivation).
     quantity, team_id = (paid_seats(me.team_id), me.team_id) if me else (1, None)

@@ -17,7 +17,7 @@ from portal.extensions import csrf, db
 from portal.htmx import hx_redirect, hx_refresh, is_htmx
 from portal.i18n import gettext as _
 from portal.links import public_url
-from portal.teams.service import members_of as team_members
+from portal.teams.queries import seat_counts
 
 bp = Blueprint("billing", __name__)
 
@@ -136,14 +136,14 @@ def _page(me, *, plan_form=None, details_form=None, preview=None, status=200):
         **{k: v for k, v in (overview or {}).get("customer", {}).items() if v},
         **(changes["details_pending"].payload if changes["details_pending"] else {}),
     }
-    members = team_members(team)
+    paid_seats, free_seats = seat_counts(team.id)
     return render_template(
         "billing/team.html",
         me=me,
         team=team,
         overview=overview,
-        paid_seats=sum(m.is_paid_seat for m in members),
-        free_seats=sum(not m.is_paid_seat for m in members),
+        paid_seats=paid_seats,
+        free_seats=free_seats,
         plan_form=plan_form
         or PlanForm(formdata=None, plan=team.plan, interval=team.subscription.interval),
         details_form=details_form or InvoiceDetailsForm(formdata=None, **details),

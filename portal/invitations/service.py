@@ -348,15 +348,24 @@ def pending_invitations(team: Team) -> list:
     return plain_rows(PENDING, team_id=team.id)
 
 
-def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> Membership:
-    """Join the team: consume the invitation and add the membership in one transaction."""
+def invitation_case(invitation: Invitation, user, me: Membership | None) -> str:
+    """What an invitation link offers this visitor (`me`: their membership, if any):
+
+    signup (no account for the address yet), login (an account exists), other_account
+    (signed in as someone else), same_team or other_team (already a member), or accept.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return "login" if auth.find_user_by_email(invitation.email) else "signup"
     if user.email != invitation.email:
-        raise WrongAccountError()
-    if membership_of(user) is not None:
-        raise AlreadyInTeamError()
-    team = lock_team(invitation.team_id)
-    if not team.is_active or (invitation.role == "assistant" and not team.is_practice):
-        raise TeamClosedError()
+        return "other_account"
+    if me is not None:
+        return "same_team" if me.team_id == invitation.team_id else "other_team"
+    return "accept"
+
+
+def _consume(invitation: Invitation, *, now: datetime, **values) -> None:
+    """Use up a pending, unexpired invitation through this very link, once: of two parallel
+    clicks (accept and decline, or a double submit) the second raises InvitationGoneError."""
     consumed = db.session.execute(
         update(Invitation)
         .where(
@@ -365,10 +374,23 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
             Invitation.token_hash == invitation.token_hash,
             Invitation.expires_at > now,
         )
-        .values(status="accepted", responded_at=now, accepted_by_id=user.id)
+        .values(responded_at=now, **values)
     )
     if consumed.rowcount != 1:
         raise InvitationGoneError()
+
+
+def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> Membership:
+    """Join the team: consume the invitation and add the membership in one transaction."""
+    case = invitation_case(invitation, user, membership_of(user))
+    if case == "other_account":
+        raise WrongAccountError()
+    if case in ("same_team", "other_team"):
+        raise AlreadyInTeamError()
+    team = lock_team(invitation.team_id)
+    if not team.is_active or (invitation.role == "assistant" and not team.is_practice):
+        raise TeamClosedError()
+    _consume(invitation, now=now, status="accepted", accepted_by_id=user.id)
     membership = Membership(team_id=team.id, user_id=user.id, role=invitation.role, created_at=now)
     db.session.add(membership)
     try:
@@ -399,18 +421,7 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
 
 
 def decline_invitation(invitation: Invitation, *, now: datetime, user: User | None) -> None:
-    consumed = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.status == "pending",
-            Invitation.token_hash == invitation.token_hash,
-            Invitation.expires_at > now,
-        )
-        .values(status="declined", responded_at=now)
-    )
-    if consumed.rowcount != 1:
-        raise InvitationGoneError()
+    _consume(invitation, now=now, status="declined")
     audit.record(
         invitation.team_id, "invitation.declined", actor=user, now=now, target=invitation.email
     )

@@ -42,20 +42,9 @@ def _load(token: str):
 
 def _context(invitation, token, **extra):
     """What the invitee sees: the team, the inviter, the role, and what happens to their plan."""
-    case, me = "accept", None
-    if not current_user.is_authenticated:
-        case = "login" if auth.find_user_by_email(invitation.email) else "signup"
-    elif current_user.email != invitation.email:
-        case = "other_account"
-    else:
-        me = current.membership()
-        if me is not None:
-            case = "same_team" if me.team_id == invitation.team_id else "other_team"
-    plan = (
-        billing.plan_of(current_user, current.membership())
-        if current_user.is_authenticated
-        else None
-    )
+    me = current.membership()
+    case = service.invitation_case(invitation, current_user, me)
+    plan = billing.plan_of(current_user, me) if current_user.is_authenticated else None
     joiner = billing.joiner_preview(current_user) if case == "accept" else None
     return {
         "joiner": joiner,

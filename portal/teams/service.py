@@ -163,7 +163,7 @@ def remove_member(me: Membership, membership_id: int, *, now: datetime) -> User:
 def leave_team(me: Membership, *, now: datetime) -> None:
     """Leave the team (the owner deletes it instead)."""
     team = lock_team(me.team_id)
-    if team.owner_id == me.user_id:
+    if not permissions.can_leave(me):
         raise ConflictError(_("The owner cannot leave the team. Delete the team instead."))
     current = db.session.get(Membership, me.id)
     if current is None:
@@ -179,7 +179,7 @@ def leave_team(me: Membership, *, now: datetime) -> None:
 def delete_team(me: Membership, *, now: datetime) -> None:
     """Delete the team: members fall back to Free, its invitation links stop working."""
     team = lock_team(me.team_id)
-    if team.owner_id != me.user_id:
+    if not permissions.can_delete_team(me, team):
         raise NotAllowedError("only the owner deletes the team")
     detach_invitations(team, actor=me.user, now=now)
     for membership in db.session.scalars(select(Membership).where(Membership.team_id == team.id)):
