@@ -22,6 +22,8 @@ class User(UserMixin, db.Model):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     referral_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Updated at most once an hour while signed in: the member list's "last active".
+    last_seen_at: Mapped[datetime | None]
 
     def get_id(self) -> str:
         # The session version in the id lets logout and a password change end every session.

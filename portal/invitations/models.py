@@ -40,6 +40,8 @@ class Invitation(db.Model):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     responded_at: Mapped[datetime | None]
+    # When the "expires in 5 days" reminder went out (once per invitation).
+    reminded_at: Mapped[datetime | None]
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     team: Mapped[Team | None] = relationship()
