@@ -1,9 +1,11 @@
 """Clinic Teams portal: the application factory."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, request, session, url_for
 from flask_login import current_user, logout_user
+from sqlalchemy import update
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -20,6 +22,7 @@ from portal import (
     templating,
 )
 from portal.account.views import bp as account_bp
+from portal.auth.models import User
 from portal.auth.service import return_path
 from portal.auth.views import bp as auth_bp
 from portal.billing import service as billing
@@ -128,6 +131,15 @@ def register_template_globals(app: Flask) -> None:
 
 # The idle timeout counts from the last request, to the minute.
 SEEN_AT_RESOLUTION = 60
+# "Last active" on the member list, to the hour: one small write an hour per signed-in user.
+LAST_SEEN_RESOLUTION = timedelta(hours=1)
+
+
+def record_last_seen(user) -> None:
+    now = utcnow()
+    if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_RESOLUTION:
+        db.session.execute(update(User).where(User.id == user.id).values(last_seen_at=now))
+        db.session.commit()
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -146,6 +158,7 @@ def register_request_hooks(app: Flask) -> None:
             return hx_redirect(url_for("auth.login", next=return_path()))
         if now - seen_at >= SEEN_AT_RESOLUTION:  # not on every request: no new cookie each time
             session["seen_at"] = now
+        record_last_seen(current_user)
         return None
 
     @app.after_request

@@ -114,6 +114,8 @@ DEFAULTS = {
     "DISCOUNT_TIERS": [(4, 0), (9, 10), (None, 15)],
     "TRIAL_DAYS": 14,
     "INVITATION_DAYS": 30,
+    "INVITATION_REMINDER_DAYS": 5,  # the reminder goes out this many days before expiry
+    "REMINDER_EVERY": 3600,  # how often the worker looks for invitations to remind
     "LARGE_TEAM_SEATS": 10,
     "LOCAL_STRIPE_PORT": 8420,
     # Operations (docs/operations.md). /healthz and `worker-check` fail when the oldest due outbox

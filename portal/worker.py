@@ -27,6 +27,7 @@ from portal.billing import service as billing
 from portal.billing.seats import reconcile
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.invitations import service as invitations
 from portal.outbox import service as outbox
 from portal.outbox.models import ScheduledJob
 
@@ -48,6 +49,10 @@ def schedule(config) -> dict[str, tuple[timedelta, Callable]]:
     return {
         "reconcile": (timedelta(seconds=config["RECONCILE_EVERY"]), reconcile),
         "cleanup": (timedelta(seconds=config["CLEANUP_EVERY"]), cleanup),
+        "invitation_reminders": (
+            timedelta(seconds=config["REMINDER_EVERY"]),
+            invitations.send_reminders,
+        ),
     }
 
 

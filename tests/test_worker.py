@@ -165,7 +165,7 @@ def test_clean_up_deletes_old_handled_rows_and_event_ids_only(app, stripe_api):
         )
         db.session.add(StripeEvent(event_id="evt_new", type="x", processed_at=now))
         db.session.commit()
-        assert sorted(run_due_jobs(now=now)) == ["cleanup", "reconcile"]
+        assert sorted(run_due_jobs(now=now)) == ["cleanup", "invitation_reminders", "reconcile"]
         keys = sorted(m.idempotency_key for m in db.session.query(OutboxMessage))
         assert keys == ["recent", "waiting"]
         assert [e.event_id for e in db.session.query(StripeEvent)] == ["evt_new"]

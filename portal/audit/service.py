@@ -46,13 +46,21 @@ def _one_line(text: str) -> str:
 
 
 def record(
-    team_id: int, action: str, *, actor: User | None, now: datetime, target: str = "", **details
+    team_id: int,
+    action: str,
+    *,
+    actor: User | None,
+    now: datetime,
+    target: str = "",
+    actor_name: str | None = None,
+    **details,
 ) -> AuditEvent:
-    """Append one entry to a team's audit log in the current transaction."""
+    """Append one entry to a team's audit log in the current transaction. `actor_name` names
+    the actor when it is not the account's name (an invitee's address)."""
     event = AuditEvent(
         team_id=team_id,
         actor_id=actor.id if actor else None,
-        actor_name=_one_line(actor.name) if actor else "system",
+        actor_name=_one_line(actor_name or (actor.name if actor else "system")),
         action=action,
         target=_one_line(target)[:254],
         details=details,

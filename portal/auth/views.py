@@ -37,7 +37,8 @@ def start_session(user) -> None:
     if locale and not user.locale:
         user.locale = locale
     login_user(user)
-    session["login_at"] = session["seen_at"] = utcnow().timestamp()
+    user.last_seen_at = utcnow()
+    session["login_at"] = session["seen_at"] = user.last_seen_at.timestamp()
 
 
 def send_verification(user, *, now) -> None:

@@ -1,7 +1,6 @@
 """Invitations: sent by admins, valid 30 days, resent and revoked, accepted by the invitee."""
 
 import hashlib
-import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -88,8 +87,8 @@ def state(invitation: Invitation, now: datetime) -> str:
 
 
 def days_left(invitation: Invitation, now: datetime) -> int:
-    """Whole days left, counting a started day: a fresh invitation shows 30."""
-    return max(0, math.ceil((invitation.expires_at - now).total_seconds() / 86400))
+    """Whole days left, rounded down: 36 hours is 1 day (the expiry date is shown beside it)."""
+    return max(0, (invitation.expires_at - now) // timedelta(days=1))
 
 
 def parse_addresses(text: str) -> list[str]:
@@ -134,11 +133,18 @@ def _issue_token(invitation: Invitation) -> str:
     return raw
 
 
-def _send(invitation: Invitation, raw: str, *, inviter: User, now: datetime) -> None:
+def _send(
+    invitation: Invitation,
+    raw: str,
+    *,
+    inviter: User | None,
+    now: datetime,
+    template: str = "invitation",
+) -> None:
     invitee = auth.find_user_by_email(invitation.email)
     queue_email(
         to=invitation.email,
-        template="invitation",
+        template=template,
         locale=invitee.locale if invitee and invitee.locale else invitation.team.locale,
         key=f"invitation:{invitation.id}:{invitation.token_hash[:16]}",  # email_key_sql()
         guard=("invitation", {"id": invitation.id, "token_hash": invitation.token_hash}),
@@ -254,13 +260,18 @@ def _create(team: Team, address: str, role: str, *, inviter: User, now: datetime
     return InviteResult(address, "invited", invitation)
 
 
-def _resend(invitation: Invitation, *, inviter: User, now: datetime) -> Invitation:
+def _supersede(invitation: Invitation, *, now: datetime) -> str:
+    """A new link for the invitation; the old one stops working and says a newer one exists."""
     db.session.add(
         SupersededToken(
             token_hash=invitation.token_hash, invitation_id=invitation.id, superseded_at=now
         )
     )
-    raw = _issue_token(invitation)  # the old link stops working
+    return _issue_token(invitation)
+
+
+def _resend(invitation: Invitation, *, inviter: User, now: datetime) -> Invitation:
+    raw = _supersede(invitation, now=now)
     invitation.expires_at = expiry(now)
     invitation.sent_at = now
     db.session.flush()
@@ -301,6 +312,38 @@ def revoke_invitation(me: Membership, invitation_id: int, *, now: datetime) -> I
     invitation.responded_at = now
     audit.record(me.team_id, "invitation.revoked", actor=me.user, now=now, target=invitation.email)
     return invitation
+
+
+def send_reminders(*, now: datetime) -> int:
+    """Scheduled: once per invitation, INVITATION_REMINDER_DAYS before it expires, remind the
+    invitee with a fresh link (the expiry stays). Returns how many went out."""
+    days = current_app.config["INVITATION_REMINDER_DAYS"]
+    due = (
+        select(Invitation)
+        .where(
+            Invitation.status == "pending",
+            Invitation.reminded_at.is_(None),
+            Invitation.team_id.is_not(None),
+            Invitation.expires_at > now,
+            Invitation.expires_at <= now + timedelta(days=days),
+        )
+        .order_by(Invitation.id)
+        .with_for_update(skip_locked=True)
+    )
+    sent = 0
+    for invitation in db.session.scalars(due):
+        invitation.reminded_at = now
+        raw = _supersede(invitation, now=now)
+        db.session.flush()
+        _send(
+            invitation,
+            raw,
+            inviter=invitation.invited_by,
+            now=now,
+            template="invitation_reminder",
+        )
+        sent += 1
+    return sent
 
 
 def detach_invitations(team: Team, *, actor: User, now: datetime) -> None:
@@ -421,10 +464,26 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
 
 
 def decline_invitation(invitation: Invitation, *, now: datetime, user: User | None) -> None:
+    """The invitee says no: the log names them by the invited address, the inviter is told."""
     _consume(invitation, now=now, status="declined")
     audit.record(
-        invitation.team_id, "invitation.declined", actor=user, now=now, target=invitation.email
+        invitation.team_id,
+        "invitation.declined",
+        actor=user,
+        actor_name=invitation.email,
+        now=now,
+        target=invitation.email,
     )
+    if invitation.invited_by is not None:
+        email_user(
+            invitation.invited_by,
+            "invitation_declined",
+            key=f"declined:{invitation.id}",
+            now=now,
+            email=invitation.email,
+            team=invitation.team,
+            link=public_url("teams.show"),
+        )
 
 
 def sign_up_and_accept(

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import permissions
 from portal.audit import service as audit
@@ -120,5 +120,21 @@ def copy_to_personal(user: User, template: NoteTemplate, *, now: datetime) -> No
     return copy
 
 
-def on_team_deleted(team_id: int, *, now: datetime) -> None:
+def team_template_count(team_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(NoteTemplate.id)).where(NoteTemplate.team_id == team_id)
+    )
+
+
+def on_team_deleted(team_id: int, *, now: datetime, keep_for: User | None = None) -> int:
+    """The team's templates go with it; `keep_for` (the owner) first gets a personal copy of
+    each. Returns how many were copied."""
+    copied = 0
+    if keep_for is not None:
+        for template in db.session.scalars(
+            select(NoteTemplate).where(NoteTemplate.team_id == team_id).order_by(NoteTemplate.id)
+        ):
+            copy_to_personal(keep_for, template, now=now)
+            copied += 1
     db.session.execute(NoteTemplate.__table__.delete().where(NoteTemplate.team_id == team_id))
+    return copied

@@ -17,6 +17,8 @@ from portal.exceptions import ConflictError, NotAllowedError, NotFoundError
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.invitations.service import detach_invitations
+from portal.links import public_url
+from portal.outbox.service import email_user
 from portal.team_templates import service as templates
 from portal.teams.models import PAID_ROLES, ROLES, Membership, Team
 from portal.teams.queries import lock_team, membership_of
@@ -155,9 +157,25 @@ def remove_member(me: Membership, membership_id: int, *, now: datetime) -> User:
     db.session.delete(target)
     audit.record(team.id, "member.removed", actor=me.user, now=now, target=user.name)
     _member_left(team.id, user, now=now)
+    _tell_removed(user, team, reason="removed", actor=me.user, now=now)
     if was_paid:
         seats.seats_changed(team, now=now)
     return user
+
+
+def _tell_removed(user: User, team: Team, *, reason: str, actor: User, now: datetime) -> None:
+    """Nobody loses access silently: what they lost, and that they are now on Free."""
+    email_user(
+        user,
+        "removed_from_team",
+        key=f"{reason}:{team.id}:{user.id}:{int(now.timestamp())}",
+        now=now,
+        reason=reason,
+        team_name=team.name,
+        actor_name=actor.name,
+        practice=team.plan == "practice",
+        link=public_url("plans.show"),
+    )
 
 
 def leave_team(me: Membership, *, now: datetime) -> None:
@@ -176,21 +194,28 @@ def leave_team(me: Membership, *, now: datetime) -> None:
         seats.seats_changed(team, now=now)
 
 
-def delete_team(me: Membership, *, now: datetime) -> None:
-    """Delete the team: members fall back to Free, its invitation links stop working."""
+def delete_team(me: Membership, *, now: datetime, keep_templates: bool = True) -> int:
+    """Delete the team: members fall back to Free and are told, its invitation links stop
+    working; with keep_templates the owner gets a personal copy of each team template.
+    Returns how many templates were copied."""
     team = lock_team(me.team_id)
     if not permissions.can_delete_team(me, team):
         raise NotAllowedError("only the owner deletes the team")
     detach_invitations(team, actor=me.user, now=now)
     for membership in db.session.scalars(select(Membership).where(Membership.team_id == team.id)):
+        if membership.user_id != me.user_id:
+            _tell_removed(membership.user, team, reason="deleted", actor=me.user, now=now)
         db.session.delete(membership)
     audit.record(team.id, "team.deleted", actor=me.user, now=now, target=team.name)
     team_id, subscription = team.id, team.subscription
     db.session.flush()
     seats.on_team_deleted(team_id, subscription, now=now)  # the owner keeps one seat
-    templates.on_team_deleted(team_id, now=now)
+    copied = templates.on_team_deleted(
+        team_id, now=now, keep_for=me.user if keep_templates else None
+    )
     sessions.on_team_deleted(team_id, now=now)
     db.session.delete(team)
+    return copied
 
 
 def _member_left(team_id: int, user: User, *, now: datetime) -> None:

@@ -24,6 +24,7 @@ from portal.htmx import announce, is_htmx, notify
 from portal.i18n import formats, ngettext
 from portal.i18n import gettext as _
 from portal.invitations import service as invitations
+from portal.team_templates.service import team_template_count
 from portal.teams import queries, service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
 
@@ -147,7 +148,7 @@ def audit_entries(team_id: int, page: int) -> dict:
             (
                 e.created_at.isoformat() + "Z",
                 when(e.created_at, "short"),
-                e.actor_name if e.actor_id else support,
+                support if e.actor_id is None and e.actor_name == "system" else e.actor_name,
                 audit.describe(e),
             )
             for e in events
@@ -473,18 +474,32 @@ def delete():
     me = _me()
     if not permissions.can_delete_team(me, me.team):
         abort(403)
+    keep = request.method == "GET" or request.form.get("keep_templates") == "1"
     if request.method == "GET" or request.form.get("confirm") != me.team.name:
         error = request.method == "POST"
         return render_template(
-            "teams/delete.html", team=me.team, error=error
+            "teams/delete.html",
+            team=me.team,
+            error=error,
+            keep_templates=keep,
+            template_count=team_template_count(me.team_id),
         ), 422 if error else 200
     name = me.team.name
-    service.delete_team(me, now=utcnow())
+    copied = service.delete_team(me, now=utcnow(), keep_templates=keep)
     db.session.commit()
     flash(
         _("Team %(name)s is deleted. Your own subscription continues with one seat.", name=name),
         "success",
     )
+    if copied:
+        flash(
+            ngettext(
+                "%(num)d team template is now one of your personal templates.",
+                "%(num)d team templates are now among your personal templates.",
+                copied,
+            ),
+            "success",
+        )
     return redirect(url_for("teams.show"), 303)
 
 
