@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--profile-out", help="also save the profile there (for pstats)")
     parser.add_argument("--database-url", default=PG_BENCH)
     args = parser.parse_args()
     url = database_url(args.database_url)
@@ -94,6 +95,8 @@ def main() -> None:
         for _ in range(args.requests):
             team_page()
         profiler.disable()
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumulative").print_stats(60)

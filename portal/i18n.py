@@ -14,8 +14,17 @@ from zoneinfo import ZoneInfo
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import current_app, request, session
-from flask_babel import force_locale, get_locale, get_timezone, gettext, lazy_gettext, ngettext
+from flask_babel import (
+    force_locale,
+    get_locale,
+    get_timezone,
+    get_translations,
+    gettext,
+    lazy_gettext,
+    ngettext,
+)
 from flask_login import current_user
+from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
 
 from portal.extensions import babel
@@ -99,9 +108,35 @@ def formats() -> Formats:
     return Formats()
 
 
+def template_gettext() -> dict:
+    """Template `_()`, `gettext()` and `ngettext()` for one render, on the current catalogue.
+
+    Flask-Babel's Jinja callables ask get_translations() for the catalogue on every call, and a
+    page has dozens of them; within one render_template() the language cannot change, so one
+    call is enough. They behave as Jinja's newstyle gettext: escaped when autoescaping is on,
+    always %-formatted (so "%%" is a percent sign).
+    """
+    catalogue = get_translations()
+
+    @pass_eval_context
+    def _gettext(eval_ctx, string: str, **variables) -> str:
+        text = catalogue.ugettext(string)
+        return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+    @pass_eval_context
+    def _ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", num)
+        text = catalogue.ungettext(singular, plural, num)
+        return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+    return {"_": _gettext, "gettext": _gettext, "ngettext": _ngettext}
+
+
 def init_app(app) -> None:
-    # Flask-Babel installs Jinja's i18n extension with its own gettext callables.
+    # Flask-Babel installs Jinja's i18n extension with its own gettext callables, used by
+    # templates rendered outside render_template(); render_template() gets template_gettext().
     babel.init_app(app, locale_selector=select_locale)
+    app.context_processor(template_gettext)
     app.jinja_env.globals.update(money=money, get_locale=get_locale)
     app.jinja_env.filters.update(
         date=lambda value, fmt="medium": formats().date(value, fmt),
