@@ -113,3 +113,15 @@ def test_our_own_javascript_is_small():
     ours = [p for p in (ROOT / "static").glob("*.js") if not p.name.startswith("htmx-")]
     assert ours, "portal.js is missing"
     assert sum(len(gzip.compress(p.read_bytes(), 9)) for p in ours) <= 10 * 1024
+
+
+def test_create_app_leaves_the_libraries_as_they_are(app):
+    """Issue 13: no library is patched, so an upgrade needs no re-check of our replacements."""
+    import wtforms.widgets
+    from wtforms.widgets import core
+
+    assert core.html_params.__module__ == "wtforms.widgets.core"
+    assert wtforms.widgets.html_params is core.html_params
+    assert core.Input.html_params is core.html_params
+    assert core.Button.html_params is core.html_params
+    assert app.jinja_env.globals["url_for"] == app.url_for  # Flask's own
