@@ -1,7 +1,6 @@
 """Teams and their members: the rules, as plain functions of the actor and the time."""
 
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +13,7 @@ from portal.db import plain_rows
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.teams.models import ROLES, Membership, Team
+from portal.teams.queries import MemberRow
 
 NAME_MAX = 80
 
@@ -61,22 +61,6 @@ def paid_seats(team_id: int) -> int:
             Membership.team_id == team_id, Membership.role != "assistant"
         )
     )
-
-
-class MemberRow(NamedTuple):
-    """One line of the members list: plain columns, no ORM objects (lists can be long)."""
-
-    id: int
-    team_id: int
-    user_id: int
-    role: str
-    created_at: datetime
-    name: str
-    email: str
-
-    @property
-    def is_paid_seat(self) -> bool:
-        return self.role != "assistant"
 
 
 # Owner first, then by name. Built once; run with plain_rows (the list may be long).
