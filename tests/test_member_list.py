@@ -218,6 +218,26 @@ def test_pending_invitations_page_50_at_a_time(client, app, login, big_team):
     assert 'href="/settings/teams?invitations_page=3" rel="prev"' in past
 
 
+def test_resend_and_revoke_come_back_to_the_same_page_of_invitations(
+    client, app, login, big_team
+):
+    add_invitations(app, big_team["team"], 60, big_team["owner"])
+    login(big_team["owner"])
+    second = client.get("/settings/teams?invitations_page=2").text
+    revoke = re.search(r'formaction="(/settings/teams/invitations/\d+/revoke[^"]*)"', second)
+    assert revoke.group(1).endswith("?invitations_page=2")
+    response = client.post(revoke.group(1).replace("&amp;", "&"))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/settings/teams?invitations_page=2"
+    # With htmx the reply is the same page of the list.
+    again = re.search(
+        r'formaction="(/settings/teams/invitations/\d+/revoke[^"]*)"',
+        client.get("/settings/teams?invitations_page=2").text,
+    )
+    part = client.post(again.group(1), headers=HX)
+    assert part.status_code == 200 and "Page 2 of 2" in part.text
+
+
 def test_no_template_turns_autoescaping_off():
     for folder in ("templates", "portal"):
         for path in (ROOT / folder).rglob("*"):

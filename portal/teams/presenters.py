@@ -166,8 +166,10 @@ def invitation_list(me, args: ListArgs) -> dict:
         "invitation_rows": [(row, invitation_status(row, now)) for row in rows],
         "invitation_total": total,
         # While an email is on its way the list refreshes itself until it is not.
-        "invitations_sending": any(row.delivery == "pending" for row in rows),
+        "invitations_sending": any(row.delivery in ("pending", "running") for row in rows),
         "invitations_refresh": args.links("teams.invitations")["part"],
+        # Resend and revoke come back to the same page of the list.
+        "list_args": args.url_values(),
         "invitation_pager": pager(
             args, "teams.invitations", "invitations_page", args.invitations_page, pages
         ),

@@ -58,11 +58,12 @@ def _list_args() -> presenters.ListArgs:
 def reply(me, message: str, *templates: str, **extra):
     """After an action: 303 back for a plain form; for htmx the first template's fragment
     (none for a removed row), the others out of band, the activity log, and the message in
-    #flash."""
+    #flash. Both keep the lists' pages (the action's URL carries the page's query string)."""
+    args = _list_args()
     if not is_htmx():
         flash(message, "success")
-        return redirect(url_for("teams.show"), 303)
-    context = presenters.team_page(me, presenters.ListArgs(), with_members=False, **extra)
+        return redirect(url_for("teams.show", **args.url_values()), 303)
+    context = presenters.team_page(me, args, with_members=False, **extra)
     html = "".join(
         render_template(template, oob=index > 0, **context)
         for index, template in enumerate((*templates, "teams/_audit.html"))
