@@ -218,9 +218,7 @@ def test_pending_invitations_page_50_at_a_time(client, app, login, big_team):
     assert 'href="/settings/teams?invitations_page=3" rel="prev"' in past
 
 
-def test_resend_and_revoke_come_back_to_the_same_page_of_invitations(
-    client, app, login, big_team
-):
+def test_resend_and_revoke_come_back_to_the_same_page_of_invitations(client, app, login, big_team):
     add_invitations(app, big_team["team"], 60, big_team["owner"])
     login(big_team["owner"])
     second = client.get("/settings/teams?invitations_page=2").text
