@@ -142,7 +142,7 @@ def member_page(team: Team, viewer_id: int, f: MemberFilter) -> MemberPage:
         statement, team_id=team.id, viewer_id=viewer_id, offset=(f.page - 1) * PAGE_SIZE
     )
     head = result[0]
-    members = [MemberRow._make(row[3:]) for row in result if row[3] is not None]
+    members = [MemberRow._make(row[3:]) for row in result if row.id is not None]
     return MemberPage(
         rows=members,
         member_count=head.member_count,
