@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, SecurityError
 
 from portal.exceptions import DomainError, NotAllowedError, NotFoundError
 from portal.extensions import db, limiter
-from portal.htmx import is_htmx
+from portal.htmx import is_htmx, retarget
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 
@@ -20,9 +20,7 @@ def _render(status: int, title: str, message: str):
         response = make_response(
             render_template("errors/_message.html", title=title, message=message), status
         )
-        response.headers["HX-Retarget"] = "#flash"
-        response.headers["HX-Reswap"] = "innerHTML"
-        return response
+        return retarget(response, "#flash")
     return render_template("errors/page.html", title=title, message=message), status
 
 

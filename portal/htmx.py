@@ -14,10 +14,10 @@ def is_htmx() -> bool:
     )
 
 
-def hx_redirect(location: str) -> Response:
-    """Leave the page: HX-Redirect on a 200 for htmx, a 303 otherwise."""
+def hx_redirect(location: str, status: int = 200) -> Response:
+    """Leave the page: HX-Redirect (on a 200, or `status`) for htmx, a 303 otherwise."""
     if is_htmx():
-        response = make_response("", 200)
+        response = make_response("", status)
         response.headers["HX-Redirect"] = location
         return response
     return redirect(location, 303)
@@ -41,4 +41,24 @@ def notify(response: Response, message: str) -> Response:
     announce(response, message)
     flash_html = render_template("_flash_oob.html", message=message)
     response.set_data(response.get_data(as_text=True) + flash_html)
+    return response
+
+
+def retarget(response: Response, target: str, swap: str = "innerHTML") -> Response:
+    """Have htmx swap the response into `target` instead of the element that asked."""
+    response.headers["HX-Retarget"] = target
+    response.headers["HX-Reswap"] = swap
+    return response
+
+
+def push_url(response: Response, url: str) -> Response:
+    """Have htmx put `url` in the address bar and history (a bookmarkable page, not the
+    partial's own URL)."""
+    response.headers["HX-Push-Url"] = url
+    return response
+
+
+def vary(response: Response) -> Response:
+    """Caches keep the page and its fragments apart: they share a URL."""
+    response.vary.add("HX-Request")
     return response

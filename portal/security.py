@@ -4,6 +4,8 @@ import secrets
 
 from flask import Flask, g, request
 
+from portal.htmx import vary
+
 CSP = (
     "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -49,5 +51,4 @@ def init_app(app: Flask) -> None:
         for name, value in defaults:
             if name.lower() not in present:
                 response.headers.add(name, value)
-        response.vary.add("HX-Request")
-        return response
+        return vary(response)

@@ -15,6 +15,17 @@
     announce(event.detail && event.detail.value);
   });
 
+  // A pager link is swapped away with its list: focus goes to what it names (data-focus)
+  // instead of being lost to the page's start.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var link = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var selector = link && link.getAttribute && link.getAttribute("data-focus");
+    var target = selector && document.querySelector(selector);
+    if (!target) return;
+    target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
   document.body.addEventListener("htmx:sendError", function () {
     var flash = document.getElementById("flash");
     var message = document.documentElement.lang === "da"

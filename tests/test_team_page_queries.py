@@ -41,7 +41,7 @@ def add_members(app, team_id, count):
         db.session.commit()
 
 
-def statements_for(app, client, path):
+def statements_for(app, client, path, headers=None):
     seen = []
     with app.app_context():
         engine = db.engine
@@ -51,16 +51,25 @@ def statements_for(app, client, path):
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        response = client.get(path)
+        response = client.get(path, headers=headers or {})
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200
     return seen
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/settings/teams",
+        # A later page of a search with a role filter, and a later page of invitations.
+        "/settings/teams?q=member+1&role=member&page=2&invitations_page=2",
+        "/settings/teams/members?q=member+1&role=member&page=2",
+    ],
+)
 @pytest.mark.parametrize("role", ["admin", "member"])
 def test_team_page_statements_do_not_grow_with_the_team(
-    app, client, make_user, make_team, login, role
+    app, client, make_user, make_team, login, role, path
 ):
     counts = {}
     for size in (5, 500):
@@ -73,7 +82,8 @@ def test_team_page_statements_do_not_grow_with_the_team(
                 db.session.add(Membership(team_id=team, user_id=viewer, role="member"))
                 db.session.commit()
         login(viewer)
-        counts[size] = len(statements_for(app, client, "/settings/teams"))
+        headers = {"HX-Request": "true"} if "/members" in path else {}
+        counts[size] = len(statements_for(app, client, path, headers))
         client.post("/logout")
         with app.app_context():
             db.session.query(Invitation).delete()

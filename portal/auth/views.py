@@ -2,7 +2,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -16,7 +15,7 @@ from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, 
 from portal.clock import utcnow
 from portal.extensions import db, limiter, login_manager
 from portal.forms import plain
-from portal.htmx import is_htmx
+from portal.htmx import hx_redirect, is_htmx
 from portal.i18n import gettext as _
 from portal.invitations.service import find_by_token, state
 from portal.links import public_url
@@ -244,8 +243,6 @@ def set_language():
 def unauthorized():
     target = url_for("auth.login", next=service.return_path())
     if is_htmx():
-        response = make_response("", 401)
-        response.headers["HX-Redirect"] = target
-        return response
+        return hx_redirect(target, 401)
     flash(_("Log in to continue."), "info")
     return redirect(target)

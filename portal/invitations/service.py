@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from limits import parse as parse_limit
-from sqlalchemy import String, bindparam, cast, func, select, update
+from sqlalchemy import String, bindparam, cast, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import permissions
@@ -389,6 +389,27 @@ def pending_invitations(team: Team) -> list:
     """Plain rows: id, email, role, sent_at, expires_at, invited_by (a name or None) and
     delivery (the email's outbox status: pending, running, done, failed, or None once deleted)."""
     return plain_rows(PENDING, team_id=team.id)
+
+
+INVITATIONS_PAGE_SIZE = 50
+_PAGE = PENDING.limit(INVITATIONS_PAGE_SIZE).offset(bindparam("offset")).subquery()
+_PENDING_COUNT = (
+    select(func.count(Invitation.id).label("total"))
+    .where(Invitation.team_id == bindparam("team_id"), Invitation.status == "pending")
+    .subquery()
+)
+# The count left-joined to the page: one statement, and the count even past the last page.
+PENDING_PAGE = (
+    select(_PENDING_COUNT.c.total, *_PAGE.c)
+    .select_from(_PENDING_COUNT.outerjoin(_PAGE, true()))
+    .order_by(_PAGE.c.sent_at.desc(), _PAGE.c.id.desc())
+)
+
+
+def pending_page(team: Team, page: int) -> tuple[list, int]:
+    """One page (INVITATIONS_PAGE_SIZE) of the pending invitations and how many are pending."""
+    rows = plain_rows(PENDING_PAGE, team_id=team.id, offset=(page - 1) * INVITATIONS_PAGE_SIZE)
+    return [row for row in rows if row.id is not None], rows[0].total
 
 
 def invitation_case(invitation: Invitation, user, me: Membership | None) -> str:

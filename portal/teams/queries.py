@@ -1,11 +1,166 @@
-"""Reading teams and memberships: the queries every feature shares (no rules, no side effects)."""
+"""Reading teams and memberships: the queries every feature shares (no rules, no side effects),
+and the team page's member list (one page of members and the whole team's totals)."""
 
-from sqlalchemy import func, select
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, case, func, or_, select, true
 from sqlalchemy.orm import joinedload
 
+from portal.auth.models import User
+from portal.db import plain_rows
 from portal.exceptions import NotFoundError
 from portal.extensions import db
-from portal.teams.models import PAID_ROLES, Membership, Team
+from portal.teams.models import PAID_ROLES, ROLES, Membership, Team
+
+PAGE_SIZE = 50
+# Longer searches match nobody's name or email; the bound keeps LIKE patterns small.
+SEARCH_MAX = 100
+
+
+class MemberRow(NamedTuple):
+    """One line of the members list: plain columns, no ORM objects."""
+
+    id: int
+    team_id: int
+    user_id: int
+    role: str
+    created_at: datetime
+    name: str
+    email: str
+
+    @property
+    def is_paid_seat(self) -> bool:
+        return self.role in PAID_ROLES
+
+
+class MemberFilter(NamedTuple):
+    """What the member list shows: a search in names and emails, one role, one page."""
+
+    q: str = ""
+    role: str = ""
+    page: int = 1
+
+    @classmethod
+    def of(cls, q: str | None, role: str | None, page: int) -> "MemberFilter":
+        """A filter from request values: blanks trimmed, an unknown role means every role."""
+        return cls(" ".join((q or "").split())[:SEARCH_MAX], role if role in ROLES else "", page)
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.q or self.role)
+
+
+class MemberPage(NamedTuple):
+    """One page of the member list and the totals it is a page of."""
+
+    rows: list[MemberRow]
+    member_count: int  # the whole team
+    paid_seats: int  # the whole team
+    matching: int  # members the filter finds, on every page
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+_ROW_COLUMNS = (
+    Membership.id,
+    Membership.team_id,
+    Membership.user_id,
+    Membership.role,
+    Membership.created_at,
+    User.name,
+    User.email,
+)
+
+
+def _matches(f: MemberFilter):
+    conditions = [Membership.team_id == bindparam("team_id")]
+    if f.role:
+        conditions.append(Membership.role == f.role)
+    if f.q:
+        # Emails are stored lower-cased; names are compared lower-cased too.
+        needle = f.q.lower()
+        conditions.append(
+            or_(
+                func.lower(User.name).contains(needle, autoescape=True),
+                User.email.contains(needle, autoescape=True),
+            )
+        )
+    return and_(*conditions)
+
+
+def _totals(f: MemberFilter):
+    """The whole team's members and paid seats, and how many of them the filter finds."""
+    paid = case((Membership.role.in_(PAID_ROLES), 1), else_=0)
+    matched = case((_matches(f), 1), else_=0)
+    return (
+        select(
+            func.count(Membership.id).label("member_count"),
+            func.coalesce(func.sum(paid), 0).label("paid_seats"),
+            func.coalesce(func.sum(matched), 0).label("matching"),
+        )
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.team_id == bindparam("team_id"))
+    )
+
+
+def member_page(team: Team, viewer_id: int, f: MemberFilter) -> MemberPage:
+    """One page of the team's members: the owner first, then the viewer, then by name.
+
+    One statement: the whole team's totals (a one-row subquery) left-joined to the page, so
+    the totals come back even for a page with no rows."""
+    totals = _totals(f).subquery()
+    order = (
+        Membership.user_id != Team.owner_id,
+        Membership.user_id != bindparam("viewer_id"),
+        func.lower(User.name),
+        Membership.id,
+    )
+    rows = (
+        select(
+            *_ROW_COLUMNS,
+            func.row_number().over(order_by=order).label("position"),
+        )
+        .join(User, User.id == Membership.user_id)
+        .join(Team, Team.id == Membership.team_id)
+        .where(_matches(f))
+        .order_by(*order)
+        .limit(PAGE_SIZE)
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    statement = (
+        select(totals, *(rows.c[name] for name in MemberRow._fields))
+        .select_from(totals.outerjoin(rows, true()))
+        .order_by(rows.c.position)
+    )
+    result = plain_rows(
+        statement, team_id=team.id, viewer_id=viewer_id, offset=(f.page - 1) * PAGE_SIZE
+    )
+    head = result[0]
+    members = [MemberRow._make(row[3:]) for row in result if row.id is not None]
+    return MemberPage(
+        rows=members,
+        member_count=head.member_count,
+        paid_seats=int(head.paid_seats),
+        matching=int(head.matching),
+        page=f.page,
+        pages=max(1, -(-int(head.matching) // PAGE_SIZE)),
+    )
+
+
+def team_totals(team: Team) -> tuple[int, int]:
+    """The whole team's members and paid seats, for the seat line alone."""
+    totals = plain_rows(_totals(MemberFilter()), team_id=team.id)[0]
+    return totals.member_count, int(totals.paid_seats)
 
 
 def membership_of(user) -> Membership | None:

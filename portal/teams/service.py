@@ -1,7 +1,6 @@
 """Teams and their members: the rules, as plain functions of the actor and the time."""
 
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +19,8 @@ from portal.invitations.service import detach_invitations
 from portal.links import public_url
 from portal.outbox.service import email_user
 from portal.team_templates import service as templates
-from portal.teams.models import PAID_ROLES, ROLES, Membership, Team
-from portal.teams.queries import lock_team, membership_of
+from portal.teams.models import ROLES, Membership, Team
+from portal.teams.queries import MemberRow, lock_team, membership_of
 
 NAME_MAX = 80
 
@@ -31,22 +30,6 @@ def clean_name(name: str) -> str:
     if not 1 <= len(name) <= NAME_MAX:
         raise ValueError(name)
     return name
-
-
-class MemberRow(NamedTuple):
-    """One line of the members list: plain columns, no ORM objects (lists can be long)."""
-
-    id: int
-    team_id: int
-    user_id: int
-    role: str
-    created_at: datetime
-    name: str
-    email: str
-
-    @property
-    def is_paid_seat(self) -> bool:
-        return self.role in PAID_ROLES
 
 
 # Owner first, then by name. Built once; run with plain_rows (the list may be long).

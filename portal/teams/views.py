@@ -10,23 +10,22 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from markupsafe import escape
 
 from portal import current, permissions
-from portal.audit import service as audit
 from portal.auth.service import safe_next
 from portal.billing import service as billing
-from portal.billing.seats import seat_change_pending
+from portal.clinical_sessions.service import set_sharing as set_team_sharing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
-from portal.forms import page_number
-from portal.htmx import announce, is_htmx, notify
-from portal.i18n import formats, ngettext
+from portal.forms import page_number, plain
+from portal.htmx import announce, is_htmx, notify, push_url
 from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.invitations import service as invitations
 from portal.team_templates.service import team_template_count
-from portal.teams import queries, service
+from portal.teams import presenters, queries, service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
+from portal.teams.queries import MemberFilter
 
 bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
 
@@ -46,167 +45,33 @@ def _admin():
     return me
 
 
-def team_context(me, *, with_members: bool = True, **extra) -> dict:
-    """Everything the team page and its partials show, in a fixed number of queries.
-    with_members=False leaves out the member table (no action's reply shows all of it)."""
-    team = me.team
-    members = service.members_of(team)
-    now = utcnow()
-    seat_line = seat_context(me, members)
-    return {
-        **seat_line,
-        "large_team": seat_line["paid_seats"] >= current_app.config["LARGE_TEAM_SEATS"],
-        **(member_table(me, team, members) if with_members else {}),
-        **invitation_table(me, team, invitations.pending_invitations(team), now),
-        **audit_entries(team.id, 1),
-        # formdata=None: after a POST the forms show fresh, not what was just submitted.
-        "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
-        **extra,
-    }
-
-
-def seat_context(me, members) -> dict:
-    """What _seats.html shows, and whether a seat change is still on its way to Stripe."""
-    return {
-        "me": me,
-        "team": me.team,
-        "member_count": len(members),
-        "paid_seats": sum(m.is_paid_seat for m in members),
-        "seats_updating": seat_change_pending(me.team_id),
-    }
+def _list_args() -> presenters.ListArgs:
+    """The team page's query string (?q=&role=&page=&invitations_page=); bad values mean the
+    defaults, never an error."""
+    args = request.args
+    return presenters.ListArgs(
+        members=MemberFilter.of(
+            args.get("q", type=plain), args.get("role"), args.get("page", 1, type=page_number)
+        ),
+        invitations_page=args.get("invitations_page", 1, type=page_number),
+    )
 
 
 def reply(me, message: str, *templates: str, **extra):
-    """After an action: 303 back for a plain form; for htmx the first template's fragment,
-    the others out of band, the activity log, and the message in #flash."""
+    """After an action: 303 back for a plain form; for htmx the first template's fragment
+    (none for a removed row), the others out of band, the activity log, and the message in
+    #flash. Both keep the lists' pages (the action's URL carries the page's query string)."""
+    args = _list_args()
     if not is_htmx():
         flash(message, "success")
-        return redirect(url_for("teams.show"), 303)
-    context = team_context(me, with_members=False, **extra)
+        return redirect(url_for("teams.show", **args.url_values()), 303)
+    context = presenters.team_page(me, args, with_members=False, **extra)
     html = "".join(
         render_template(template, oob=index > 0, **context)
         for index, template in enumerate((*templates, "teams/_audit.html"))
+        if template
     )
     return notify(current_app.make_response(html), message)
-
-
-def role_labels() -> dict:
-    """Role labels in the request's language, escaped (str() first: escape() trusts a lazy
-    string's __html__ as it is)."""
-    return {role: escape(str(label)) for role, label in ROLE_LABELS.items()}
-
-
-def member_table(me, team, members, *, focus: bool = False) -> dict:
-    """The members table as plain values, worked out in one pass. A team may list 1,000s of
-    members: a Jinja loop over ready values renders several times faster than one calling
-    filters, lookups and predicates in every row (docs/performance.md). _member_rows.html
-    escapes names and emails; everything else is escaped here (dates by formats().date).
-    focus=True: a single row that replaces its editor takes the focus back to its link."""
-    labels = role_labels()
-    seats = {role: escape(_("Free") if role == "assistant" else _("Paid")) for role in labels}
-    date = formats().date
-    editor = url_for("teams.show") + "/members/"
-    editable = permissions.role_changer(me)
-    return {
-        "member_rows": [
-            (
-                m.id,
-                m.name,
-                m.email,
-                labels[m.role],
-                date(m.created_at),
-                seats[m.role],
-                m.user_id,
-                f"{editor}{m.id}" if editable(m) else None,
-            )
-            for m in members
-        ],
-        "kit": {
-            "manage": permissions.can_manage_team(me, team),
-            "owner_id": team.owner_id,
-            "me_id": me.user_id,
-            "owner": escape(_("Owner")),
-            "you": escape(_("you")),
-            "edit": escape(_("Change role or remove")),
-            "focus": focus,
-        },
-    }
-
-
-def member_row(me, member) -> dict:
-    """member_table() for the one row that replaces its editor (it takes the focus back)."""
-    return member_table(me, me.team, service.members_of(me.team, only=member.id), focus=True)
-
-
-def audit_entries(team_id: int, page: int) -> dict:
-    """One page of the activity log as ready values (time, when, who, what)."""
-    events, has_older = audit.page_of(team_id, page)
-    when = formats().datetime
-    support = _("Clinic Teams support")
-    return {
-        "audit_rows": [
-            (
-                e.created_at.isoformat() + "Z",
-                when(e.created_at, "short"),
-                support if e.actor_id is None and e.actor_name == "system" else e.actor_name,
-                audit.describe(e),
-            )
-            for e in events
-        ],
-        "audit_page": page,
-        "audit_has_older": has_older,
-    }
-
-
-def invitation_table(me, team, pending, now) -> dict:
-    """The pending invitations as plain values, like member_table(): _invitations.html escapes
-    emails and inviters' names; everything else is escaped here."""
-    labels = role_labels()
-    date = formats().date
-    expired = escape(_("Expired"))
-    deliveries = {
-        "pending": escape(_("sending…")),
-        "running": escape(_("sending…")),
-        "failed": escape(_("not delivered – check the address or resend")),
-    }
-    days_texts = {}
-    rows = []
-    for i in pending:
-        if i.expires_at <= now:
-            status = expired
-        else:
-            days = invitations.days_left(i, now)
-            if days not in days_texts:
-                days_texts[days] = escape(ngettext("%(num)d day left", "%(num)d days left", days))
-            status = days_texts[days]
-        rows.append(
-            (
-                i.id,
-                i.email,
-                labels[i.role],
-                i.invited_by or "–",
-                date(i.sent_at),
-                status,
-                deliveries.get(i.delivery, ""),
-            )
-        )
-    # The confirmation names the address: split around it once, not formatted for every row.
-    confirm = escape(_("Revoke the invitation to %(email)s? The link stops working."))
-    before, _placeholder, after = confirm.partition("%(email)s")
-    return {
-        "invitation_rows": rows,
-        # While an email is on its way the list refreshes itself until it is not.
-        "invitations_sending": any(row[-1] == deliveries["pending"] for row in rows),
-        "invitation_kit": {
-            "can_resend": permissions.can_invite(me, team),
-            "base": url_for("teams.show") + "/invitations/",
-            "expired": expired,
-            "sending": deliveries["pending"],
-            "resend": escape(_("Resend")),
-            "revoke": escape(_("Revoke")),
-            "confirm": (before, after),
-        },
-    }
 
 
 @bp.get("")
@@ -219,7 +84,21 @@ def show():
             form=TeamNameForm(),
             plan=billing.plan_of(current_user, current.membership()),
         )
-    return render_template("teams/show.html", **team_context(me))
+    return render_template("teams/show.html", **presenters.team_page(me, _list_args()))
+
+
+@bp.get("/members")
+@login_required
+def members():
+    """The member list alone, for the search and the pager; the URL shown is the page's."""
+    me = _me()
+    args = _list_args()
+    if not is_htmx():
+        return redirect(url_for("teams.show", **args.url_values()), 303)
+    context = presenters.member_list(me, args)
+    response = make_response(render_template("teams/_members.html", **context))
+    push_url(response, url_for("teams.show", **args.url_values()))
+    return announce(response, context["member_status"])
 
 
 @bp.post("")
@@ -273,12 +152,10 @@ def _not_an_admin() -> bool:
 def pending_invitations():
     """The pending invitations alone: htmx refreshes them while an email is on its way."""
     me = _admin()
+    args = _list_args()
     if not is_htmx():
-        return redirect(url_for("teams.show"), 303)
-    pending = invitations.pending_invitations(me.team)
-    return render_template(
-        "teams/_invitations.html", **invitation_table(me, me.team, pending, utcnow())
-    )
+        return redirect(url_for("teams.show", **args.url_values()), 303)
+    return render_template("teams/_invitations.html", **presenters.invitation_list(me, args))
 
 
 @bp.get("/seats")
@@ -288,8 +165,7 @@ def seats():
     me = _me()
     if not is_htmx():
         return redirect(url_for("teams.show"), 303)
-    members = service.members_of(me.team)
-    return render_template("teams/_seats.html", **seat_context(me, members))
+    return render_template("teams/_seats.html", **presenters.seat_line(me))
 
 
 @bp.post("/invitations")
@@ -316,7 +192,7 @@ def invite():
         )
         return _invite_error(me, form, 422, message)
     db.session.commit()
-    summary = _results_summary(results)
+    summary = presenters.results_summary(results)
     if not is_htmx():
         for line in summary[:-1]:
             flash(line, "info")
@@ -335,27 +211,14 @@ def _invite_error(me, form, status: int, message: str):
     if message not in form.emails.errors:
         form.emails.errors = [*form.emails.errors, message]
     if is_htmx():
-        html = render_template(
-            "teams/_invite.html", **team_context(me, with_members=False, invite_form=form)
+        context = presenters.team_page(
+            me, presenters.ListArgs(), with_members=False, invite_form=form
         )
+        html = render_template("teams/_invite.html", **context)
     else:
-        html = render_template("teams/show.html", **team_context(me, invite_form=form))
+        context = presenters.team_page(me, presenters.ListArgs(), invite_form=form)
+        html = render_template("teams/show.html", **context)
     return announce(make_response(html, status), message)
-
-
-def _results_summary(results) -> list[str]:
-    words = {
-        "invited": _("Invitation sent to %(email)s."),
-        "resent": _("%(email)s was already invited: we sent the invitation again."),
-        "already_invited": _("%(email)s is already invited."),
-        "member": _("%(email)s is already a member of this team."),
-        "invalid": _("%(email)s is not a valid email address."),
-        "unsupported": _(
-            "%(email)s cannot get our emails: use an address without letters like æ, ø or å."
-        ),
-        "yourself": _("%(email)s is you."),
-    }
-    return [words[r.outcome] % {"email": r.email} for r in results]
 
 
 def _resend_key() -> str:
@@ -410,7 +273,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
-        **member_row(me, member),
+        **presenters.member_row(me, member.id),
     )
 
 
@@ -424,8 +287,7 @@ def member(membership_id):
         abort(403)
     if request.args.get("view") == "row":
         return render_template(
-            "teams/_member_rows.html",
-            **member_row(me, member),
+            "teams/_member_rows.html", me=me, team=me.team, **presenters.member_row(me, member.id)
         )
     template = "teams/_member_editor.html" if is_htmx() else "teams/member.html"
     return render_template(template, member=member, me=me, team=me.team)
@@ -450,7 +312,7 @@ def remove(membership_id):
     user = service.remove_member(me, membership_id, now=utcnow())
     db.session.commit()
     message = _("%(name)s was removed from the team and is back on Free.", name=user.name)
-    return reply(me, message, "teams/_empty.html", "teams/_seats.html")
+    return reply(me, message, "", "teams/_seats.html")
 
 
 @bp.route("/leave", methods=["GET", "POST"])
@@ -506,8 +368,6 @@ def delete():
 @bp.post("/sharing")
 @login_required
 def set_sharing():
-    from portal.clinical_sessions.service import set_sharing as set_team_sharing
-
     me = _admin()
     enabled = request.form.get("enabled") == "1"
     set_team_sharing(me, enabled, now=utcnow())
@@ -530,15 +390,13 @@ def audit_log():
     return render_template(
         "teams/_audit_rows.html" if is_htmx() else "teams/audit.html",
         team=me.team,
-        **audit_entries(me.team_id, page),
+        **presenters.audit_entries(me.team_id, page),
         # "Show older activity" replaces itself: focus moves on to the first older entry.
         focus_first=is_htmx(),
     )
 
 
 def init_app(app) -> None:
-    from portal.teams.forms import ROLE_LABELS
-
     app.jinja_env.globals.update(
         role_label=lambda role: ROLE_LABELS[role],
         period_total=billing.period_total,

@@ -1,0 +1,205 @@
+"""What the team page and its partials show, built from the services' and queries' results."""
+
+from typing import NamedTuple
+
+from flask import current_app, url_for
+
+from portal import permissions
+from portal.audit import service as audit
+from portal.billing.seats import seat_change_pending
+from portal.clock import utcnow
+from portal.i18n import gettext as _
+from portal.i18n import ngettext
+from portal.invitations import service as invitations
+from portal.teams import queries, service
+from portal.teams.forms import ROLE_LABELS, InviteForm
+from portal.teams.queries import MemberFilter
+
+
+class ListArgs(NamedTuple):
+    """The team page's query string: the member list's search, role and page, and the page of
+    pending invitations. The page and its partials take the same one."""
+
+    members: MemberFilter = MemberFilter()
+    invitations_page: int = 1
+
+    def url_values(self, **changes) -> dict:
+        """The query values that differ from the defaults, for url_for (stable, short URLs)."""
+        values = {
+            "q": self.members.q,
+            "role": self.members.role,
+            "page": self.members.page,
+            "invitations_page": self.invitations_page,
+            **changes,
+        }
+        return {k: v for k, v in values.items() if v not in ("", 1)}
+
+    def links(self, endpoint: str, **changes) -> dict:
+        """The page's URL (href, bookmarkable) and the partial's (hx-get) for the same view."""
+        values = self.url_values(**changes)
+        return {"page": url_for("teams.show", **values), "part": url_for(endpoint, **values)}
+
+
+def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict:
+    """Everything the team page and its partials show, in a fixed number of queries.
+    with_members=False leaves out the member list (no action's reply shows it)."""
+    team = me.team
+    if with_members:
+        members = member_list(me, args)
+        counts = members["members"].member_count, members["members"].paid_seats
+    else:
+        members, counts = {}, queries.team_totals(team)
+    seat_line = seat_context(me, *counts)
+    return {
+        **seat_line,
+        "large_team": seat_line["paid_seats"] >= current_app.config["LARGE_TEAM_SEATS"],
+        **members,
+        **invitation_list(me, args),
+        **audit_entries(team.id, 1),
+        # formdata=None: after a POST the forms show fresh, not what was just submitted.
+        "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
+        **extra,
+    }
+
+
+def seat_context(me, member_count: int, paid_seats: int) -> dict:
+    """What _seats.html shows (whole-team totals), and whether a seat change is on its way."""
+    return {
+        "me": me,
+        "team": me.team,
+        "member_count": member_count,
+        "paid_seats": paid_seats,
+        "seats_updating": seat_change_pending(me.team_id),
+    }
+
+
+def seat_line(me) -> dict:
+    """seat_context() for the seat line alone."""
+    return seat_context(me, *queries.team_totals(me.team))
+
+
+def member_list(me, args: ListArgs) -> dict:
+    """One page of the member list, its status line and its pager."""
+    page = queries.member_page(me.team, me.user_id, args.members)
+    return {
+        "me": me,
+        "team": me.team,
+        "members": page,
+        "member_rows": page.rows,
+        "member_filter": args.members,
+        "member_status": member_status(page, args.members),
+        "member_pager": pager(args, "teams.members", "page", page.page, page.pages),
+        "can_edit": permissions.role_changer(me),
+        # Assistants exist only on Practice: a Pro team has none to filter by.
+        "role_choices": [
+            (role, label)
+            for role, label in ROLE_LABELS.items()
+            if role != "assistant" or me.team.is_practice
+        ],
+    }
+
+
+def member_status(page: queries.MemberPage, f: MemberFilter) -> str:
+    """The line above the list, also announced after a search or a page change."""
+    if f.narrowed:
+        parts = [ngettext("%(num)d member found", "%(num)d members found", page.matching)]
+    else:
+        parts = [ngettext("%(num)d member", "%(num)d members", page.matching)]
+    if page.rows and page.pages > 1:
+        parts.append(
+            _(
+                "showing %(first)d–%(last)d, page %(page)d of %(pages)d",
+                first=page.first,
+                last=page.last,
+                page=page.page,
+                pages=page.pages,
+            )
+        )
+    elif not page.rows and page.matching:
+        parts.append(_("there is no page %(page)d", page=page.page))
+    return " · ".join(parts)
+
+
+def pager(args: ListArgs, endpoint: str, key: str, page: int, pages: int) -> dict:
+    """Links to the previous and next page of one list (None where there is none); a page
+    past the end links back to the last one."""
+    previous = min(page - 1, pages) if page > 1 else None
+    following = page + 1 if page < pages else None
+    return {
+        "page": page,
+        "pages": pages,
+        "previous": args.links(endpoint, **{key: previous}) if previous else None,
+        "next": args.links(endpoint, **{key: following}) if following else None,
+    }
+
+
+def member_row(me, member_id: int) -> dict:
+    """The one row that replaces its editor: it takes the focus back to its link. (The
+    caller's context has `me` and `team`.)"""
+    return {
+        "member_rows": service.members_of(me.team, only=member_id),
+        "can_edit": permissions.role_changer(me),
+        "focus": True,
+    }
+
+
+def audit_entries(team_id: int, page: int) -> dict:
+    """One page of the activity log, newest first, and whether there is an older page."""
+    events, has_older = audit.page_of(team_id, page)
+    support = _("Clinic Teams support")
+    return {
+        "audit_rows": [
+            (
+                e.created_at,
+                support if e.actor_id is None and e.actor_name == "system" else e.actor_name,
+                audit.describe(e),
+            )
+            for e in events
+        ],
+        "audit_page": page,
+        "audit_has_older": has_older,
+    }
+
+
+def invitation_list(me, args: ListArgs) -> dict:
+    """One page of the pending invitations with each one's status and the list's pager."""
+    now = utcnow()
+    rows, total = invitations.pending_page(me.team, args.invitations_page)
+    pages = max(1, -(-total // invitations.INVITATIONS_PAGE_SIZE))
+    return {
+        "invitation_rows": [(row, invitation_status(row, now)) for row in rows],
+        "invitation_total": total,
+        # While an email is on its way the list refreshes itself until it is not.
+        "invitations_sending": any(row.delivery in ("pending", "running") for row in rows),
+        "invitations_refresh": args.links("teams.invitations")["part"],
+        # Resend and revoke come back to the same page of the list.
+        "list_args": args.url_values(),
+        "invitation_pager": pager(
+            args, "teams.invitations", "invitations_page", args.invitations_page, pages
+        ),
+        "can_resend": permissions.can_invite(me, me.team),
+    }
+
+
+def invitation_status(row, now) -> tuple[str, str]:
+    """An invitation's status text and its CSS class ("" for plain text)."""
+    if row.expires_at <= now:
+        return _("Expired"), "warning"
+    days = invitations.days_left(row, now)
+    return ngettext("%(num)d day left", "%(num)d days left", days), ""
+
+
+def results_summary(results) -> list[str]:
+    """One line per address of an invitation round, as the flash messages say it."""
+    words = {
+        "invited": _("Invitation sent to %(email)s."),
+        "resent": _("%(email)s was already invited: we sent the invitation again."),
+        "already_invited": _("%(email)s is already invited."),
+        "member": _("%(email)s is already a member of this team."),
+        "invalid": _("%(email)s is not a valid email address."),
+        "unsupported": _(
+            "%(email)s cannot get our emails: use an address without letters like æ, ø or å."
+        ),
+        "yourself": _("%(email)s is you."),
+    }
+    return [words[r.outcome] % {"email": r.email} for r in results]
