@@ -11,7 +11,7 @@ from portal.auth import service as auth
 from portal.clinical_sessions.models import ClinicalSession
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.invitations.service import invite_members
+from portal.invitations.service import Entry, invite_members
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership
 from portal.teams.queries import membership_of
@@ -58,7 +58,7 @@ def seed_demo() -> list[str]:
     for email in ("mads@demo.clinic", "mette@demo.clinic"):
         db.session.add(Membership(team=team, user=users[email], role="member", created_at=now))
     db.session.flush()
-    invite_members(membership_of(admin), "new.colleague@demo.clinic", "member", now=now)
+    invite_members(membership_of(admin), [Entry("new.colleague@demo.clinic")], "member", now=now)
     add_invoice_history(subscription, renewals=2)
     _seed_practice_team(users, now=now)
     db.session.commit()

@@ -36,10 +36,10 @@ def announce(response: Response, message: str) -> Response:
     return response
 
 
-def notify(response: Response, message: str) -> Response:
-    """Show the message in #flash (out of band) and announce it."""
+def notify(response: Response, message: str, category: str = "success") -> Response:
+    """Show the message in #flash (out of band, styled as its category) and announce it."""
     announce(response, message)
-    flash_html = render_template("_flash_oob.html", message=message)
+    flash_html = render_template("_flash_oob.html", message=message, category=category)
     response.set_data(response.get_data(as_text=True) + flash_html)
     return response
 

@@ -50,7 +50,7 @@ def race(app, *actions):
 def invite(app, owner_id, email, role="member"):
     with app.test_request_context():
         me = membership_of(db.session.get(User, owner_id))
-        invitations.invite_members(me, email, role, now=utcnow())
+        invitations.invite_members(me, [invitations.Entry(email)], role, now=utcnow())
         db.session.commit()
         return db.session.query(Invitation).filter_by(team_id=me.team_id, email=email).one().id
 

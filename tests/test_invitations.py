@@ -82,7 +82,11 @@ def test_invite_form_reports_what_happened_to_each_address(
         "not-an-address": "invalid",
         "olga@clinic.example": "yourself",
     }
-    assert "Invitation sent to new@clinic.example." in response.headers["HX-Trigger"]
+    # One result list (above); #flash and the announcement give the count, styled as an
+    # error when an address needs attention.
+    summary = "2 invitations sent. 2 addresses need your attention: see the list."
+    assert summary in response.headers["HX-Trigger"]
+    assert f'<p class="flash flash-error">{summary}</p>' in response.text
     with app.app_context():
         pending = db.session.query(Invitation).filter_by(status="pending").all()
         assert sorted(i.email for i in pending) == ["new@clinic.example", "old@clinic.example"]

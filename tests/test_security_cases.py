@@ -710,7 +710,7 @@ def test_a_double_submitted_invitation_creates_one_invitation_and_one_email(
                     after.wait(10)
                 me = membership_of(db.session.get(User, owner))
                 [result] = invitations.invite_members(
-                    me, "twice@clinic.example", "member", now=utcnow()
+                    me, [invitations.Entry("twice@clinic.example")], "member", now=utcnow()
                 )
                 results[name] = result.outcome
                 if name == "first":

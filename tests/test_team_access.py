@@ -35,7 +35,7 @@ def world(app, make_user, make_team, client):
             ("other_admin", "theirs@clinic.example"),
         ):
             me = membership_of(db.session.get(User, ids[owner_key]))
-            invitations.invite_members(me, email, "member", now=utcnow())
+            invitations.invite_members(me, [invitations.Entry(email)], "member", now=utcnow())
         db.session.commit()
         by_user = {m.user_id: m.id for m in db.session.query(Membership)}
         ids["victim_membership"] = by_user[ids["victim"]]

@@ -1,4 +1,4 @@
-"""invitation reminders and when a user was last active
+"""invitation reminders and names, and when a user was last active
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +19,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('invitations') as batch_op:
         batch_op.add_column(sa.Column('reminded_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('name', sa.String(length=120), nullable=True))
     with op.batch_alter_table('users') as batch_op:
         batch_op.add_column(sa.Column('last_seen_at', sa.DateTime(), nullable=True))
 
@@ -27,4 +28,5 @@ def downgrade():
     with op.batch_alter_table('users') as batch_op:
         batch_op.drop_column('last_seen_at')
     with op.batch_alter_table('invitations') as batch_op:
+        batch_op.drop_column('name')
         batch_op.drop_column('reminded_at')

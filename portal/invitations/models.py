@@ -31,6 +31,8 @@ class Invitation(db.Model):
     # None once the team is deleted: the revoked link still says why it stopped working.
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
+    # The name the admin pasted or uploaded with the address: it pre-fills the sign-up.
+    name: Mapped[str | None] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(12))
     # sha256 of the link's token; the token itself is only in the email.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,10 +1,13 @@
 """Invitations: sent by admins, valid 30 days, resent and revoked, accepted by the invitee."""
 
+import csv
 import hashlib
+import io
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -28,7 +31,6 @@ from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
 from portal.teams.models import Membership, Team
 from portal.teams.queries import lock_team, membership_of
 
-SEPARATORS = re.compile(r"[\s,;]+")
 MAX_ADDRESSES = 50
 # Inviting a pending address again resends it, except within this time of the last send: a
 # double submit (or ten parallel ones) sends one email.
@@ -66,8 +68,14 @@ class TeamClosedError(Exception):
 @dataclass(frozen=True)
 class InviteResult:
     email: str
-    outcome: str  # invited, resent, already_invited, member, invalid, unsupported, yourself
+    outcome: str  # invited, resent, already_invited, member, invalid, unsupported, yourself, role
     invitation: Invitation | None = None
+    name: str = ""
+    role: str = ""
+
+    @property
+    def will_send(self) -> bool:
+        return self.outcome in ("invited", "resent")
 
 
 def hash_token(raw: str) -> str:
@@ -91,14 +99,78 @@ def days_left(invitation: Invitation, now: datetime) -> int:
     return max(0, (invitation.expires_at - now) // timedelta(days=1))
 
 
-def parse_addresses(text: str) -> list[str]:
-    """Split on commas, semicolons, spaces and newlines; keep the first of case duplicates."""
+@dataclass(frozen=True)
+class Entry:
+    """One address to invite as typed, with the name and role that came with it (if any)."""
+
+    typed: str
+    name: str = ""
+    role: str | None = None  # None: the role chosen in the form
+
+
+PLAIN_SEPARATORS = re.compile(r"[\s,]+")
+LINES = re.compile(r"[;\r\n]+")
+
+
+def parse_entries(text: str) -> list[Entry]:
+    """What people paste from mail clients and spreadsheets: `Anna Jensen <anna@klinik.dk>;
+    Bo <bo@klinik.dk>`, one address per line, commas, semicolons or spaces. Lines with names
+    are read by the standard library's email.utils.getaddresses; plain lists are split on
+    their separators. The first of case duplicates is kept."""
+    entries = []
+    for line in LINES.split(text or ""):
+        if "<" in line or '"' in line:
+            for name, address in getaddresses([line]):
+                entries.append(Entry(address or line.strip(), " ".join(name.split())))
+        else:
+            entries.extend(Entry(part) for part in PLAIN_SEPARATORS.split(line) if part)
+    return _first_of_each(entries)
+
+
+def _first_of_each(entries: list[Entry]) -> list[Entry]:
     seen, result = set(), []
-    for part in SEPARATORS.split(text or ""):
-        if part and part.lower() not in seen:
-            seen.add(part.lower())
-            result.append(part)
+    for entry in entries:
+        if entry.typed and entry.typed.lower() not in seen:
+            seen.add(entry.typed.lower())
+            result.append(entry)
     return result
+
+
+class CsvError(ValueError):
+    """The uploaded file is not a CSV of email,name,role rows; the message says why."""
+
+
+CSV_MAX_BYTES = 64 * 1024
+
+
+def parse_csv(data: bytes) -> list[Entry]:
+    """Rows of `email,name,role` (a header row is optional; name and role may be blank)."""
+    if len(data) > CSV_MAX_BYTES:
+        raise CsvError(_("The file is too large: at most %(max)d kB.", max=CSV_MAX_BYTES // 1024))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")  # Excel on Windows saves CSV this way
+        except UnicodeDecodeError:
+            raise CsvError(_("Save the file as CSV (UTF-8) and upload it again.")) from None
+    try:
+        sample = text[:2048]
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else "excel"
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error:
+        rows = list(csv.reader(io.StringIO(text)))
+    entries = []
+    for index, row in enumerate(rows):
+        cells = [" ".join(cell.split()) for cell in row] + ["", "", ""]
+        email, name, role = cells[:3]
+        if index == 0 and email.lower() in ("email", "e-mail", "email address"):
+            continue  # the header row
+        if email or name:
+            entries.append(Entry(email, name[:120], role.lower() or None))
+    if not entries:
+        raise CsvError(_("The file has no rows. Put one person per row: email,name,role."))
+    return _first_of_each(entries)
 
 
 def normalize_address(address: str) -> str | None:
@@ -181,25 +253,46 @@ def invite_allowance(team: Team, inviter: User, *, now: datetime) -> int:
     )
 
 
-def invite_members(me: Membership, text: str, role: str, *, now: datetime) -> list[InviteResult]:
-    """Invite each address with the role; report per address what happened.
+def invite_members(
+    me: Membership, entries: list[Entry], role: str, *, now: datetime
+) -> list[InviteResult]:
+    """Invite each entry (with its own role, or `role`); report per address what happened.
 
     All or nothing: a batch larger than MAX_ADDRESSES or than the budget sends nothing. Only
     invitations created count against the budget (not invalid words, members or resends).
     """
+    plan = plan_invitations(me, entries, role, now=now)
+    results = []
+    for planned in plan:
+        if planned.outcome == "resent":
+            resent = _resend(planned.invitation, inviter=me.user, now=now)
+            results.append(replace(planned, invitation=resent))
+        elif planned.outcome == "invited":
+            results.append(_create(me.team, planned, inviter=me.user, now=now))
+        else:
+            results.append(planned)
+    return results
+
+
+def plan_invitations(
+    me: Membership, entries: list[Entry], role: str, *, now: datetime
+) -> list[InviteResult]:
+    """What inviting these entries would do, address by address, without doing it (the CSV
+    preview shows it; invite_members carries it out). Raises TooManyAddressesError or
+    InviteLimitError for a batch that cannot go out at all."""
     if not permissions.can_invite(me, me.team):
         raise NotAllowedError("cannot invite")
-    if role not in permissions.grantable_roles(me, me.team):
+    grantable = permissions.grantable_roles(me, me.team)
+    if role not in grantable:
         raise NotAllowedError("role not allowed")
     # One team's invitations one at a time: the budget and the pending check see every row
     # that a parallel request created.
     team = lock_team(me.team_id)
-    addresses = parse_addresses(text)
     allowance = invite_allowance(team, me.user, now=now)
-    if len(addresses) > MAX_ADDRESSES:
+    if len(entries) > MAX_ADDRESSES:
         raise TooManyAddressesError(allowance)
-    normalized = {a: normalize_address(a) for a in addresses}
-    valid = [n for n in normalized.values() if n]
+    normalized = [(entry, normalize_address(entry.typed)) for entry in entries]
+    valid = [address for _entry, address in normalized if address]
     members = set(
         db.session.scalars(
             select(User.email)
@@ -217,31 +310,36 @@ def invite_members(me: Membership, text: str, role: str, *, now: datetime) -> li
             )
         )
     }
-    fresh = {a for a in valid if a not in members and a not in pending and a != me.user.email}
-    if len(fresh) > allowance:
-        raise InviteLimitError(allowance)
-    results = []
-    for typed, address in normalized.items():
+    plan = []
+    for entry, address in normalized:
+        wanted = entry.role or role
         if address is None:
-            results.append(InviteResult(typed, "unsupported" if not typed.isascii() else "invalid"))
-        elif address == me.user.email:
-            results.append(InviteResult(address, "yourself"))
+            outcome = "unsupported" if not entry.typed.isascii() else "invalid"
+            plan.append(InviteResult(entry.typed, outcome, name=entry.name, role=wanted))
+            continue
+        result = InviteResult(address, "invited", name=entry.name, role=wanted)
+        if address == me.user.email:
+            result = replace(result, outcome="yourself")
         elif address in members:
-            results.append(InviteResult(address, "member"))
+            result = replace(result, outcome="member")
+        elif wanted not in grantable:
+            result = replace(result, outcome="role")
         elif address in pending and now - pending[address].sent_at < RESEND_GRACE:
-            results.append(InviteResult(address, "already_invited", pending[address]))
+            result = replace(result, outcome="already_invited", invitation=pending[address])
         elif address in pending:
-            resent = _resend(pending[address], inviter=me.user, now=now)
-            results.append(InviteResult(address, "resent", resent))
-        else:
-            results.append(_create(team, address, role, inviter=me.user, now=now))
-    return results
+            result = replace(result, outcome="resent", invitation=pending[address])
+        plan.append(result)
+    if sum(p.outcome == "invited" for p in plan) > allowance:
+        raise InviteLimitError(allowance)
+    return plan
 
 
-def _create(team: Team, address: str, role: str, *, inviter: User, now: datetime):
+def _create(team: Team, planned: InviteResult, *, inviter: User, now: datetime):
+    address, role = planned.email, planned.role
     invitation = Invitation(
         team=team,
         email=address,
+        name=planned.name or None,
         role=role,
         invited_by=inviter,
         created_at=now,
@@ -254,10 +352,10 @@ def _create(team: Team, address: str, role: str, *, inviter: User, now: datetime
             db.session.add(invitation)
     except IntegrityError:
         # A concurrent submit created it a moment ago: one invitation, one email.
-        return InviteResult(address, "already_invited")
+        return replace(planned, outcome="already_invited")
     _send(invitation, raw, inviter=inviter, now=now)
     audit.record(team.id, "invitation.sent", actor=inviter, now=now, target=address, role=role)
-    return InviteResult(address, "invited", invitation)
+    return replace(planned, invitation=invitation)
 
 
 def _supersede(invitation: Invitation, *, now: datetime) -> str:

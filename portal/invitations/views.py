@@ -54,7 +54,7 @@ def _context(invitation, token, **extra):
         "case": case,
         "me": me,
         "plan": plan,
-        "form": extra.pop("form", None) or InvitationSignupForm(),
+        "form": extra.pop("form", None) or InvitationSignupForm(name=invitation.name),
         "now": utcnow(),
         **extra,
     }

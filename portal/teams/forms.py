@@ -1,4 +1,5 @@
 from flask import current_app
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
@@ -35,10 +36,34 @@ class TeamSettingsForm(TeamNameForm):
 class InviteForm(Form):
     emails = TextAreaField(
         _l("Email addresses"),
-        description=_l("Separate several addresses with commas, spaces or new lines."),
+        description=_l(
+            "Paste addresses from your mail program or a spreadsheet: one per line, or separated "
+            "by commas or semicolons. Names like Anna Jensen <anna@klinik.dk> are kept."
+        ),
         validators=[InputRequired(_l("Enter at least one email address."))],
     )
     role = SelectField(_l("Role"), default="member")
+
+    def __init__(self, roles, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
+
+
+class CsvInviteForm(Form):
+    """The CSV upload: rows of email,name,role, previewed before anything is sent."""
+
+    csv = FileField(
+        _l("CSV file"),
+        description=_l(
+            "One person per row: email,name,role (member, admin or assistant). Name and role may "
+            "be blank; a blank role takes the role chosen here."
+        ),
+        validators=[
+            FileRequired(_l("Choose a CSV file.")),
+            FileAllowed(["csv", "txt"], _l("Upload a .csv file.")),
+        ],
+    )
+    role = SelectField(_l("Role for rows without one"), default="member")
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)

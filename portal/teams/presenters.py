@@ -12,7 +12,8 @@ from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.invitations import service as invitations
 from portal.teams import queries, service
-from portal.teams.forms import ROLE_LABELS, InviteForm
+from portal.teams.forms import ROLE_LABELS, CsvInviteForm, InviteForm
+from portal.teams.models import PAID_ROLES
 from portal.teams.queries import MemberFilter
 
 
@@ -58,6 +59,7 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
         **audit_entries(team.id, 1),
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
+        "csv_form": CsvInviteForm(permissions.grantable_roles(me, team), formdata=None),
         **extra,
     }
 
@@ -189,8 +191,29 @@ def invitation_status(row, now) -> tuple[str, str]:
     return ngettext("%(num)d day left", "%(num)d days left", days), ""
 
 
-def results_summary(results) -> list[str]:
-    """One line per address of an invitation round, as the flash messages say it."""
+PROBLEMS = ("invalid", "unsupported", "yourself", "role")
+
+
+def invite_summary(results) -> tuple[str, str]:
+    """The count of an invitation round for #flash and the announcement (the list itself is
+    on the page), and its style: an error when any address needs attention."""
+    sent = sum(r.will_send for r in results)
+    problems = sum(r.outcome in PROBLEMS for r in results)
+    parts = [ngettext("%(num)d invitation sent.", "%(num)d invitations sent.", sent)]
+    if problems:
+        parts.append(
+            ngettext(
+                "%(num)d address needs your attention: see the list.",
+                "%(num)d addresses need your attention: see the list.",
+                problems,
+            )
+        )
+    return " ".join(parts), "error" if problems else "success"
+
+
+def result_lines(results) -> list[tuple[str, str]]:
+    """One line per address of an invitation round, and its style (without JavaScript the
+    flashed lines are the result list)."""
     words = {
         "invited": _("Invitation sent to %(email)s."),
         "resent": _("%(email)s was already invited: we sent the invitation again."),
@@ -200,6 +223,47 @@ def results_summary(results) -> list[str]:
         "unsupported": _(
             "%(email)s cannot get our emails: use an address without letters like æ, ø or å."
         ),
+        "role": _("%(email)s: this role cannot be given here (assistants need Practice)."),
         "yourself": _("%(email)s is you."),
     }
-    return [words[r.outcome] % {"email": r.email} for r in results]
+    return [
+        (words[r.outcome] % {"email": r.email}, "error" if r.outcome in PROBLEMS else "info")
+        for r in results
+    ]
+
+
+def invite_price(me, entries, role: str) -> dict:
+    """The price line under the invite box for this many new addresses, and the large-team
+    offer once a list of LARGE_TEAM_SEATS or more is pasted."""
+    paid = queries.team_totals(me.team)[1]
+    new = len(entries) if role in PAID_ROLES else 0
+    return {
+        "team": me.team,
+        "typed": len(entries),
+        "price_seats": paid + max(new, 1 if role in PAID_ROLES else 0),
+        "free_role": role not in PAID_ROLES,
+        "large_team": paid >= current_app.config["LARGE_TEAM_SEATS"]
+        or len(entries) >= current_app.config["LARGE_TEAM_SEATS"],
+    }
+
+
+def invite_preview(me, plan) -> dict:
+    """The CSV preview: each row's outcome, the roles it may take, and the price once every
+    invitation that goes out is accepted."""
+    paid = queries.team_totals(me.team)[1]
+    sending = [p for p in plan if p.will_send]
+    added = sum(p.outcome == "invited" and p.role in PAID_ROLES for p in sending)
+    return {
+        "plan": plan,
+        "sending": len(sending),
+        "preview_roles": [
+            (role, ROLE_LABELS[role]) for role in permissions.grantable_roles(me, me.team)
+        ],
+        "price_now": paid,
+        "price_after": paid + added,
+        "preview_status": ngettext(
+            "%(num)d invitation ready to send. Check the list, then send.",
+            "%(num)d invitations ready to send. Check the list, then send.",
+            len(sending),
+        ),
+    }

@@ -17,14 +17,21 @@ from portal.billing import service as billing
 from portal.clinical_sessions.service import set_sharing as set_team_sharing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
-from portal.forms import page_number, plain
+from portal.forms import Form, page_number, plain
 from portal.htmx import announce, is_htmx, notify, push_url
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.invitations import service as invitations
 from portal.team_templates.service import team_template_count
 from portal.teams import presenters, queries, service
-from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
+from portal.teams.forms import (
+    ROLE_LABELS,
+    CsvInviteForm,
+    InviteForm,
+    RoleForm,
+    TeamNameForm,
+    TeamSettingsForm,
+)
 from portal.teams.queries import MemberFilter
 
 bp = Blueprint("teams", __name__, url_prefix="/settings/teams")
@@ -62,8 +69,9 @@ def reply(me, message: str, *templates: str, **extra):
     (none for a removed row), the others out of band, the activity log, and the message in
     #flash. Both keep the lists' pages (the action's URL carries the page's query string)."""
     args = _list_args()
+    category = extra.pop("category", "success")
     if not is_htmx():
-        flash(message, "success")
+        flash(message, category)
         return redirect(url_for("teams.show", **args.url_values()), 303)
     context = presenters.team_page(me, args, with_members=False, **extra)
     html = "".join(
@@ -71,7 +79,7 @@ def reply(me, message: str, *templates: str, **extra):
         for index, template in enumerate((*templates, "teams/_audit.html"))
         if template
     )
-    return notify(current_app.make_response(html), message)
+    return notify(current_app.make_response(html), message, category)
 
 
 @bp.get("")
@@ -171,54 +179,124 @@ def seats():
 @bp.post("/invitations")
 @login_required
 def invite():
+    """The invite box: what was pasted goes out at once, with a result per address."""
     me = _admin()
     form = InviteForm(permissions.grantable_roles(me, me.team))
     if not form.validate_on_submit():
         return _invite_error(me, form, 422, _("Enter at least one email address."))
+    entries = invitations.parse_entries(form.emails.data)
+    return _invite(me, form, entries, form.role.data)
+
+
+@bp.post("/invitations/preview")
+@login_required
+def preview_invitations():
+    """The CSV upload's first step: what each row would do, and the price, before sending."""
+    me = _admin()
+    form = CsvInviteForm(permissions.grantable_roles(me, me.team))
+    if not form.validate_on_submit():
+        return _invite_error(me, form, 422, None, field=form.csv)
     try:
-        results = invitations.invite_members(me, form.emails.data, form.role.data, now=utcnow())
-    except invitations.InviteLimitError as error:
-        message = ngettext(
+        entries = invitations.parse_csv(form.csv.data.read())
+        plan = invitations.plan_invitations(me, entries, form.role.data, now=utcnow())
+    except invitations.CsvError as error:
+        return _invite_error(me, form, 422, str(error), field=form.csv)
+    except invitations.TooManyAddressesError as error:
+        return _invite_error(me, form, _limit_status(error), _limit_message(error), field=form.csv)
+    db.session.rollback()  # the preview changes nothing (it only held the team lock)
+    preview = presenters.invite_preview(me, plan)
+    if is_htmx():
+        context = presenters.team_page(me, _list_args(), with_members=False, preview=preview)
+        html = render_template("teams/_invite.html", **context)
+        return announce(make_response(html), preview["preview_status"])
+    return render_template(
+        "teams/show.html", **presenters.team_page(me, _list_args(), preview=preview)
+    )
+
+
+@bp.post("/invitations/bulk")
+@login_required
+def send_invitations():
+    """The CSV upload's second step: the previewed rows, with the roles chosen in the preview."""
+    me = _admin()
+    form = Form()
+    if not form.validate_on_submit():
+        abort(400)
+    values = [request.form.getlist(name) for name in ("email", "name", "role")]
+    if not values[0] or len({len(v) for v in values}) != 1:
+        return redirect(url_for("teams.show"), 303)
+    entries = [
+        invitations.Entry(plain(email), plain(name)[:120], plain(role) or None)
+        for email, name, role in zip(*values, strict=True)
+    ]
+    return _invite(me, InviteForm(permissions.grantable_roles(me, me.team)), entries, "member")
+
+
+@bp.post("/invitations/price")
+@login_required
+def invite_price():
+    """The price line under the invite box, for the number of addresses typed so far."""
+    me = _admin()
+    if not is_htmx():
+        return redirect(url_for("teams.show"), 303)
+    entries = invitations.parse_entries(plain(request.form.get("emails", ""))[:20_000])
+    role = request.form.get("role", "member")
+    return render_template("teams/_invite_price.html", **presenters.invite_price(me, entries, role))
+
+
+def _invite(me, form, entries, role):
+    try:
+        results = invitations.invite_members(me, entries, role, now=utcnow())
+    except invitations.TooManyAddressesError as error:
+        return _invite_error(me, form, _limit_status(error), _limit_message(error))
+    db.session.commit()
+    summary, category = presenters.invite_summary(results)
+    if not is_htmx():  # the flashed lines are the one list: a line per address, in its style
+        for line, line_category in presenters.result_lines(results):
+            flash(line, line_category)
+    return reply(
+        me,
+        summary,
+        "teams/_invite.html",
+        "teams/_invitations.html",
+        results=results,
+        category=category,
+    )
+
+
+def _limit_status(error) -> int:
+    return 429 if isinstance(error, invitations.InviteLimitError) else 422
+
+
+def _limit_message(error) -> str:
+    if isinstance(error, invitations.InviteLimitError):
+        return ngettext(
             "Nothing was sent: you can invite %(num)d more person now.",
             "Nothing was sent: you can invite %(num)d more people now.",
             error.allowance,
         )
-        return _invite_error(me, form, 429, message)
-    except invitations.TooManyAddressesError as error:
-        message = _(
-            "At most %(max)d addresses at a time; you can invite %(left)d more now.",
-            max=invitations.MAX_ADDRESSES,
-            left=error.allowance,
-        )
-        return _invite_error(me, form, 422, message)
-    db.session.commit()
-    summary = presenters.results_summary(results)
-    if not is_htmx():
-        for line in summary[:-1]:
-            flash(line, "info")
-    return reply(
-        me,
-        summary[-1] if not is_htmx() else " ".join(summary),
-        "teams/_invite.html",
-        "teams/_invitations.html",
-        results=results,
+    return _(
+        "At most %(max)d addresses at a time; you can invite %(left)d more now.",
+        max=invitations.MAX_ADDRESSES,
+        left=error.allowance,
     )
 
 
-def _invite_error(me, form, status: int, message: str):
-    """The invite form again with the message beside the addresses; nothing was sent."""
+def _invite_error(me, form, status: int, message: str | None, *, field=None):
+    """The invite form again with the message beside the field; nothing was sent."""
     db.session.rollback()
-    if message not in form.emails.errors:
-        form.emails.errors = [*form.emails.errors, message]
+    field = field or form.emails
+    if message and message not in field.errors:
+        field.errors = [*field.errors, message]
+    forms = {"csv_form": form} if field is not getattr(form, "emails", None) else {}
+    forms = forms or {"invite_form": form}
     if is_htmx():
-        context = presenters.team_page(
-            me, presenters.ListArgs(), with_members=False, invite_form=form
-        )
+        context = presenters.team_page(me, presenters.ListArgs(), with_members=False, **forms)
         html = render_template("teams/_invite.html", **context)
     else:
-        context = presenters.team_page(me, presenters.ListArgs(), invite_form=form)
+        context = presenters.team_page(me, presenters.ListArgs(), **forms)
         html = render_template("teams/show.html", **context)
-    return announce(make_response(html, status), message)
+    return announce(make_response(html, status), message or field.errors[0])
 
 
 def _resend_key() -> str:

@@ -1,0 +1,167 @@
+"""Bulk onboarding: pasted lists with names, a CSV preview with a role per row, the price line."""
+
+import io
+import re
+
+import pytest
+
+from portal.extensions import db
+from portal.invitations import service as invitations
+from portal.invitations.models import Invitation
+from portal.teams.models import Membership
+from tests.test_invitations import HX, invite
+
+CSV = (
+    "email,name,role\n"
+    "anna@klinik.dk,Anna Jensen,admin\n"
+    "bo@klinik.dk,Bo Hansen,\n"
+    "mads@clinic.example,Mads,member\n"
+    "not-an-address,Nobody,member\n"
+    "hanne@klinik.dk,Hanne,assistant\n"
+)
+
+
+@pytest.fixture
+def team(make_user, make_team):
+    owner = make_user(email="olga@clinic.example", name="Olga Owner")
+    return {"owner": owner, "id": make_team(owner, name="Vesterbro Klinik")}
+
+
+def test_pasted_lists_from_mail_programs_and_spreadsheets_are_read_with_names():
+    entries = invitations.parse_entries(
+        'Anna Jensen <anna@klinik.dk>; Bo Hansen <bo@klinik.dk>\n"Jensen, Eva" <eva@klinik.dk>,'
+        " kim@klinik.dk\nlis@klinik.dk ole@klinik.dk;ANNA@klinik.dk"
+    )
+    assert [(e.typed, e.name) for e in entries] == [
+        ("anna@klinik.dk", "Anna Jensen"),
+        ("bo@klinik.dk", "Bo Hansen"),
+        ("eva@klinik.dk", "Jensen, Eva"),
+        ("kim@klinik.dk", ""),
+        ("lis@klinik.dk", ""),
+        ("ole@klinik.dk", ""),
+    ]
+
+
+def test_a_csv_is_read_with_or_without_header_semicolons_and_excel_encodings():
+    rows = invitations.parse_csv("anna@klinik.dk;Anna Ørsted;Admin\n".encode("cp1252"))
+    assert [(e.typed, e.name, e.role) for e in rows] == [("anna@klinik.dk", "Anna Ørsted", "admin")]
+    rows = invitations.parse_csv(("\ufeff" + CSV).encode())
+    assert [e.typed for e in rows][:2] == ["anna@klinik.dk", "bo@klinik.dk"]
+    assert rows[1].role is None  # blank: the role chosen in the form
+    with pytest.raises(invitations.CsvError, match="no rows"):
+        invitations.parse_csv(b"email,name,role\n")
+    with pytest.raises(invitations.CsvError, match="too large"):
+        invitations.parse_csv(b"a" * (invitations.CSV_MAX_BYTES + 1))
+
+
+def test_a_pasted_name_prefills_the_invitees_sign_up(client, app, team, login, outbox):
+    login(team["owner"])
+    invite(client, "Anna Jensen <anna@klinik.dk>")
+    with app.app_context():
+        assert db.session.query(Invitation).one().name == "Anna Jensen"
+    link = re.search(r"http://localhost(/invitations/\S+)", outbox("anna@klinik.dk")[0]["text"])[1]
+    client.post("/logout")
+    assert 'value="Anna Jensen"' in client.get(link).text
+
+
+def upload(client, text=CSV, role="member", **kwargs):
+    data = {"csv": (io.BytesIO(text.encode()), "team.csv"), "role": role}
+    return client.post(
+        "/settings/teams/invitations/preview",
+        data=data,
+        content_type="multipart/form-data",
+        **kwargs,
+    )
+
+
+def test_a_csv_upload_previews_each_row_and_the_price_and_sends_nothing(
+    client, app, team, make_user, login, outbox
+):
+    mads = make_user(email="mads@clinic.example", name="Mads")
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=mads, role="member"))
+        db.session.commit()
+    login(team["owner"])
+    page = upload(client)
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    rows = re.findall(r'<tr class="result-(\w+)"> <td>([^<]+)</td>', text)
+    assert {email: outcome for outcome, email in rows} == {
+        "anna@klinik.dk": "invited",
+        "bo@klinik.dk": "invited",
+        "mads@clinic.example": "member",
+        "not-an-address": "invalid",
+        "hanne@klinik.dk": "role",  # assistants exist on Practice only
+    }
+    assert "will be invited" in text and "already a member" in text
+    assert "When everyone accepts, the team has 4 paid seats" in text  # owner, Mads, Anna, Bo
+    assert "Send 2 invitations" in text
+    assert '<option value="admin" selected>' in text  # Anna's role from the file
+    with app.app_context():
+        assert db.session.query(Invitation).count() == 0
+    assert outbox("anna@klinik.dk") == []
+
+
+def test_the_previewed_rows_go_out_with_the_roles_chosen_in_the_preview(
+    client, app, team, login, outbox
+):
+    login(team["owner"])
+    response = client.post(
+        "/settings/teams/invitations/bulk",
+        data={
+            "email": ["anna@klinik.dk", "bo@klinik.dk"],
+            "name": ["Anna Jensen", "Bo Hansen"],
+            "role": ["admin", "member"],
+        },
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        rows = {i.email: (i.name, i.role) for i in db.session.query(Invitation)}
+    assert rows == {
+        "anna@klinik.dk": ("Anna Jensen", "admin"),
+        "bo@klinik.dk": ("Bo Hansen", "member"),
+    }
+    assert len(outbox("anna@klinik.dk")) == 1
+    page = client.get("/settings/teams").text
+    assert "Invitation sent to anna@klinik.dk." in page
+
+
+def test_the_preview_and_the_send_work_with_htmx_and_keep_the_admin_rules(
+    client, app, team, make_user, login
+):
+    login(team["owner"])
+    fragment = upload(client, headers=HX)
+    assert fragment.text.lstrip().startswith('<div id="invite-form">')
+    assert "Check the invitations before they go out" in fragment.text
+    assert "invitations ready to send" in fragment.headers["HX-Trigger"]
+    bad = upload(client, text="", headers=HX)
+    assert bad.status_code == 422 and "The file has no rows" in bad.text
+    member = make_user(email="m@clinic.example")
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=member, role="member"))
+        db.session.commit()
+    client.post("/logout")
+    from tests.conftest import PASSWORD
+
+    client.post("/login", data={"email": "m@clinic.example", "password": PASSWORD})
+    assert upload(client).status_code == 403
+    assert (
+        client.post("/settings/teams/invitations/bulk", data={"email": ["x@y.dk"]}).status_code
+        == 403
+    )
+
+
+def test_the_price_line_follows_the_addresses_typed_and_offers_help_from_ten(client, team, login):
+    login(team["owner"])
+    three = client.post(
+        "/settings/teams/invitations/price",
+        data={"emails": "a@k.dk b@k.dk c@k.dk", "role": "member"},
+        headers=HX,
+    )
+    assert "At 4 paid seats the team pays" in three.text and "Large team?" not in three.text
+    ten = " ".join(f"p{n}@k.dk" for n in range(10))
+    many = client.post(
+        "/settings/teams/invitations/price", data={"emails": ten, "role": "member"}, headers=HX
+    )
+    assert "At 11 paid seats" in many.text and "Large team? Talk to us" in many.text
+    assert 'href="/contact' in many.text
