@@ -463,3 +463,55 @@ def test_the_pages_and_emails_in_danish(app, make_user, make_team, outbox):
     assert team_row(app, team)["owner_id"] == anna
     [old] = outbox("olga@klinik.dk")
     assert old["subject"] == "Anna ejer nu Nørrebro Klinik"
+
+
+# -- races (PostgreSQL: two connections at once) --
+def answer(app, user_id, how):
+    def action():
+        offer = db.session.query(OwnershipTransfer).one()
+        user = db.session.get(User, user_id)
+        fn = service.accept_offer if how == "accept" else service.decline_offer
+        return fn(offer, user, now=utcnow())
+
+    return action
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("other", ["accept", "decline"])
+def test_two_answers_at_once_one_wins(app, clinic, other):
+    from tests.test_concurrency import race
+
+    offer(app, clinic)
+    results = race(app, answer(app, clinic["anna"], "accept"), answer(app, clinic["anna"], other))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], service.OfferGoneError), results
+    with app.app_context():
+        status = db.session.query(OwnershipTransfer).one().status
+        answered = db.session.query(AuditEvent).filter(AuditEvent.action.like("ownership.%ed"))
+        assert answered.filter(AuditEvent.action != "ownership.offered").count() == 1
+    owner = team_row(app, clinic["team"])["owner_id"]
+    assert (status, owner) in (("accepted", clinic["anna"]), ("declined", clinic["owner"]))
+
+
+@pytest.mark.postgres
+def test_an_offer_and_a_demotion_at_once_leave_no_live_offer_to_a_member(app, clinic):
+    from portal.teams import service as teams
+    from portal.teams.queries import membership_of
+    from tests.test_concurrency import race
+
+    offer(app, clinic)
+
+    def demote():
+        me = membership_of(db.session.get(User, clinic["bo"]))
+        return teams.change_role(me, clinic["m"][clinic["anna"]], "member", now=utcnow())
+
+    race(app, answer(app, clinic["anna"], "accept"), demote)
+    with app.app_context():
+        status = db.session.query(OwnershipTransfer).one().status
+        anna = db.session.query(Membership).filter_by(user_id=clinic["anna"]).one()
+        team = db.session.get(Team, clinic["team"])
+        if status == "accepted":  # accepted first: Anna owns the team, and Bo cannot demote her
+            assert team.owner_id == clinic["anna"] and anna.role == "admin"
+        else:
+            assert status == "lapsed" and anna.role == "member"
+            assert team.owner_id == clinic["owner"]

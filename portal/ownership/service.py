@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import aliased
 
 from portal import permissions
 from portal.audit import service as audit
@@ -70,6 +71,29 @@ def pending_offer(team: Team, *, now: datetime) -> OwnershipTransfer | None:
         )
     )
     return offer if offer is not None and state(offer, now) == "pending" else None
+
+
+def offer_line(me: Membership, *, now: datetime):
+    """For the team page's admins: the pending offer as one plain row (to_user_id, to_name,
+    from_name, expires_at), in one statement; None for everyone else, without a query."""
+    if not permissions.can_manage_team(me, me.team):
+        return None
+    to_user, from_user = aliased(User), aliased(User)
+    return db.session.execute(
+        select(
+            OwnershipTransfer.to_user_id,
+            to_user.name.label("to_name"),
+            from_user.name.label("from_name"),
+            OwnershipTransfer.expires_at,
+        )
+        .join(to_user, to_user.id == OwnershipTransfer.to_user_id)
+        .join(from_user, from_user.id == OwnershipTransfer.from_user_id)
+        .where(
+            OwnershipTransfer.team_id == me.team_id,
+            OwnershipTransfer.status == "pending",
+            OwnershipTransfer.expires_at > now,
+        )
+    ).first()
 
 
 def candidates(me: Membership) -> list[Membership]:

@@ -24,7 +24,7 @@ from portal.htmx import announce, is_htmx, notify
 from portal.i18n import formats, ngettext
 from portal.i18n import gettext as _
 from portal.invitations import service as invitations
-from portal.ownership.service import pending_offer
+from portal.ownership.service import offer_line
 from portal.teams import queries, service
 from portal.teams.forms import ROLE_LABELS, InviteForm, RoleForm, TeamNameForm, TeamSettingsForm
 
@@ -59,7 +59,7 @@ def team_context(me, *, with_members: bool = True, **extra) -> dict:
         **(member_table(me, team, members) if with_members else {}),
         **invitation_table(me, team, invitations.pending_invitations(team), now),
         **audit_entries(team.id, 1),
-        "ownership_offer": pending_offer(team, now=now),
+        "ownership_offer": offer_line(me, now=now),
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         **extra,

@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from devtools.provision import provision_subscription
 from portal.auth.models import User
 from portal.auth.service import create_user
+from portal.billing.models import StripeEvent
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.teams.models import Membership
@@ -105,3 +106,13 @@ def test_owner_hands_the_team_to_an_admin_who_accepts_from_the_link(
     )
     assert live_stripe.get(f"/v1/customers/{customer}")["metadata"]["user_id"] == str(anna)
     assert [s["id"] for s in live_stripe.list("subscriptions")] == [subscription]
+    # Those updates send webhooks to the portal a moment later: let them be handled before the
+    # tables are emptied for the next test.
+    assert eventually(lambda: handled(live, "customer.subscription.updated", "customer.updated"))
+
+
+def handled(live, *types: str) -> bool:
+    with live.app.app_context():
+        seen = {e.type for e in db.session.query(StripeEvent).filter(StripeEvent.type.in_(types))}
+        db.session.rollback()
+    return seen == set(types)
