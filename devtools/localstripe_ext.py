@@ -181,7 +181,10 @@ _original_subscription_update = Subscription._update
 
 
 def _subscription_update(self, **data):
+    metadata = data.get("metadata")
     _original_subscription_update(self, **data)
+    if isinstance(metadata, dict):  # localstripe accepts metadata on update but drops it
+        self.metadata = {**(self.metadata or {}), **metadata}
     if self.trial_end and int(self.trial_end) > time.time() and self.status == "active":
         self.status = "trialing"  # as Stripe does when an update sets a future trial_end
         self.trial_start = self.trial_start or int(time.time())

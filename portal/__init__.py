@@ -37,6 +37,7 @@ from portal.health import worker_check_command
 from portal.htmx import hx_redirect
 from portal.invitations.views import bp as invitations_bp
 from portal.outbox.cli import outbox_cli
+from portal.ownership.views import bp as ownership_bp
 from portal.plans.views import bp as plans_bp
 from portal.sales.cli import sales_cli
 from portal.sales.views import bp as sales_bp
@@ -108,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
         billing_bp,
         teams.bp,
         invitations_bp,
+        ownership_bp,
         templates_bp,
         sessions_bp,
         plans_bp,

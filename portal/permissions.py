@@ -57,6 +57,31 @@ def can_delete_team(me: Membership | None, team: Team) -> bool:
     return is_owner(me) and me.team_id == team.id
 
 
+def can_transfer_ownership(me: Membership | None, team: Team) -> bool:
+    """Offer the team to another admin, or cancel the offer: the owner only."""
+    return is_owner(me) and me.team_id == team.id
+
+
+def can_receive_ownership(me: Membership | None, target: Membership) -> bool:
+    """Whom the owner may offer the team to: another admin of the same team."""
+    return (
+        can_transfer_ownership(me, me.team)
+        and target.team_id == me.team_id
+        and target.role == "admin"
+        and target.user_id != me.user_id
+    )
+
+
+def can_answer_ownership(me: Membership | None, offer) -> bool:
+    """Accept or decline an ownership offer: the admin it was made to, while still one."""
+    return (
+        is_admin(me)
+        and not is_owner(me)
+        and me.team_id == offer.team_id
+        and me.user_id == offer.to_user_id
+    )
+
+
 def can_see_billing(me: Membership | None, team: Team) -> bool:
     return is_admin(me) and me.team_id == team.id
 

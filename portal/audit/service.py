@@ -35,6 +35,11 @@ ACTIONS = {
     "team.sharing_off": _l("turned session sharing off"),
     "billing.plan_changed": _l("changed the plan to %(target)s"),
     "billing.details_changed": _l("changed the invoice details (%(target)s)"),
+    "ownership.offered": _l("offered ownership of the team to %(target)s"),
+    "ownership.cancelled": _l("cancelled the ownership offer to %(target)s"),
+    "ownership.lapsed": _l("ended the ownership offer to %(target)s (no longer an admin)"),
+    "ownership.accepted": _l("took over ownership of the team from %(target)s"),
+    "ownership.declined": _l("declined ownership of the team (offered by %(target)s)"),
     "team.managed": _l("set the team as managed by %(target)s"),
     "team.unmanaged": _l("ended managed mode"),
 }

@@ -227,6 +227,14 @@ class StripeGateway:
             {"idempotency_key": idempotency_key},
         )
 
+    def set_subscription_metadata(self, subscription_id: str, metadata: dict, *, idempotency_key):
+        return self._call(
+            self.client.v1.subscriptions.update,
+            subscription_id,
+            {"metadata": metadata},
+            {"idempotency_key": idempotency_key},
+        )
+
     def cancel_subscription(self, subscription_id: str, *, idempotency_key: str):
         return self._call(
             self.client.v1.subscriptions.cancel,

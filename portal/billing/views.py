@@ -17,6 +17,7 @@ from portal.extensions import csrf, db
 from portal.htmx import hx_redirect, hx_refresh, is_htmx
 from portal.i18n import gettext as _
 from portal.links import public_url
+from portal.ownership import service as ownership
 from portal.teams.queries import seat_counts
 
 bp = Blueprint("billing", __name__)
@@ -82,6 +83,8 @@ def portal():
     except BillingUnavailableError:
         flash(stripe_down_message(), "error")
         return hx_redirect(url_for("account.show"))
+    ownership.card_checked(current_user, now=utcnow())  # a new owner has seen the card now
+    db.session.commit()
     return hx_redirect(session["url"])
 
 
@@ -149,6 +152,7 @@ def _page(me, *, plan_form=None, details_form=None, preview=None, status=200):
         details_form=details_form or InvoiceDetailsForm(formdata=None, **details),
         tiers=service.tier_prices(team.plan, team.subscription.interval),
         preview=preview,
+        card_check=ownership.card_check_due(me, now=utcnow()),
         **changes,
     ), status
 

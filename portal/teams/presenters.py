@@ -11,6 +11,7 @@ from portal.clock import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.invitations import service as invitations
+from portal.ownership.service import offer_line
 from portal.teams import queries, service
 from portal.teams.forms import ROLE_LABELS, CsvInviteForm, InviteForm
 from portal.teams.models import PAID_ROLES
@@ -57,6 +58,7 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
         **members,
         **invitation_list(me, args),
         **audit_entries(team.id, 1),
+        "ownership_offer": offer_line(me, now=utcnow()) if with_members else None,
         # formdata=None: after a POST the forms show fresh, not what was just submitted.
         "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
         "csv_form": CsvInviteForm(permissions.grantable_roles(me, team), formdata=None),

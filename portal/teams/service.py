@@ -18,6 +18,7 @@ from portal.i18n import gettext as _
 from portal.invitations.service import detach_invitations
 from portal.links import public_url
 from portal.outbox.service import email_user
+from portal.ownership import service as ownership
 from portal.team_templates import service as templates
 from portal.teams.models import ROLES, Membership, Team
 from portal.teams.queries import MemberRow, lock_team, membership_of
@@ -125,6 +126,8 @@ def change_role(me: Membership, membership_id: int, role: str, *, now: datetime)
     audit.record(
         team.id, "member.role", actor=me.user, now=now, target=target.user.name, old=old, new=role
     )
+    if old == "admin":
+        ownership.on_admin_gone(team.id, target.user, actor=me.user, now=now)
     if was_paid != target.is_paid_seat:
         seats.seats_changed(team, now=now)
     return target
@@ -139,7 +142,7 @@ def remove_member(me: Membership, membership_id: int, *, now: datetime) -> User:
     was_paid = target.is_paid_seat
     db.session.delete(target)
     audit.record(team.id, "member.removed", actor=me.user, now=now, target=user.name)
-    _member_left(team.id, user, now=now)
+    _member_left(team.id, user, actor=me.user, now=now)
     _tell_removed(user, team, reason="removed", actor=me.user, now=now)
     if was_paid:
         seats.seats_changed(team, now=now)
@@ -165,14 +168,16 @@ def leave_team(me: Membership, *, now: datetime) -> None:
     """Leave the team (the owner deletes it instead)."""
     team = lock_team(me.team_id)
     if not permissions.can_leave(me):
-        raise ConflictError(_("The owner cannot leave the team. Delete the team instead."))
+        raise ConflictError(
+            _("The owner cannot leave the team. Transfer ownership to another admin first.")
+        )
     current = db.session.get(Membership, me.id)
     if current is None:
         return
     was_paid = current.is_paid_seat
     db.session.delete(current)
     audit.record(team.id, "member.left", actor=current.user, now=now, target=current.user.name)
-    _member_left(team.id, current.user, now=now)
+    _member_left(team.id, current.user, actor=current.user, now=now)
     if was_paid:
         seats.seats_changed(team, now=now)
 
@@ -185,6 +190,7 @@ def delete_team(me: Membership, *, now: datetime, keep_templates: bool = True) -
     if not permissions.can_delete_team(me, team):
         raise NotAllowedError("only the owner deletes the team")
     detach_invitations(team, actor=me.user, now=now)
+    ownership.on_team_deleted(team.id, actor=me.user, now=now)
     for membership in db.session.scalars(select(Membership).where(Membership.team_id == team.id)):
         if membership.user_id != me.user_id:
             _tell_removed(membership.user, team, reason="deleted", actor=me.user, now=now)
@@ -201,8 +207,9 @@ def delete_team(me: Membership, *, now: datetime, keep_templates: bool = True) -
     return copied
 
 
-def _member_left(team_id: int, user: User, *, now: datetime) -> None:
+def _member_left(team_id: int, user: User, *, actor: User, now: datetime) -> None:
     sessions.on_member_left(team_id, user, now=now)  # their sessions stop being shared
+    ownership.on_admin_gone(team_id, user, actor=actor, now=now)  # an offer to them lapses
 
 
 def set_managed(team: Team, contact: str | None, *, now: datetime) -> None:

@@ -1,0 +1,1 @@
+"""Ownership transfer: the owner hands the team (and its billing) to another admin."""
