@@ -31,6 +31,7 @@ from portal.billing.views import bp as billing_bp
 from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
+from portal.exports.views import bp as exports_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
 from portal.health import worker_check_command
@@ -114,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
         sessions_bp,
         plans_bp,
         sales_bp,
+        exports_bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)

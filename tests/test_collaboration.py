@@ -80,7 +80,7 @@ def test_admins_curate_team_templates_and_everyone_finds_and_previews_them(world
     admin = world.client("admin")
     template_id = create_template(admin)
     create_template(admin, title="Asthma review", specialty="Respiratory")
-    assert world.audit("template.saved")
+    assert world.audit("template.created")  # an edit writes template.updated
     member = world.client("member")
     page = member.get("/templates").text
     assert "Knee follow-up" in page and "Asthma review" in page

@@ -11,7 +11,7 @@ from flask_babel import force_locale, format_datetime
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "portal" / "translations" / "da" / "LC_MESSAGES"
 # Names and words that are the same in Danish and English.
-SAME_IN_BOTH = {"Pro", "Practice", "Free", "Clinic Teams", "Teams", "Status", "OK", "CVR"}
+SAME_IN_BOTH = {"Pro", "Practice", "Free", "Clinic Teams", "Teams", "Status", "OK", "CVR", "Person"}
 
 
 def danish():

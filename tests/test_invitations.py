@@ -109,7 +109,7 @@ def test_invitation_email_names_team_inviter_role_and_expiry_in_the_right_langua
     clinic_time = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
     expiry = (utcnow().replace(tzinfo=UTC) + timedelta(days=30)).astimezone(clinic_time)
     expiry = expiry.strftime("%B %-d, %Y")
-    assert expiry in english["text"] and "as admin" in english["text"]
+    assert expiry in english["text"] and "as an admin" in english["text"]
     assert "/invitations/" in english["html"]
 
 
@@ -134,7 +134,7 @@ def test_opening_the_link_changes_nothing(client, app, team, login, outbox):
         page = client.get(link)
         assert page.status_code == 200
     assert snapshot(app) == before
-    assert "Olga Owner invited a@clinic.example to join Vesterbro Klinik as member." in page.text
+    assert "Olga Owner invited a@clinic.example to join Vesterbro Klinik as a member." in page.text
     assert "valid until" in page.text and "Decline" in page.text
 
 

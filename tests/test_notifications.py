@@ -137,3 +137,35 @@ def test_a_reminder_goes_out_once_five_days_before_expiry_with_a_fresh_link(
     with app.app_context():
         soon = db.session.query(Invitation).filter_by(email="soon@clinic.example").one()
         assert soon.expires_at == expires_at and soon.reminded_at is not None
+
+
+def test_expired_invitations_show_their_date_and_are_resent_or_revoked_together(
+    client, app, team, login, outbox
+):
+    login(team["owner"])
+    invite(client, "a@clinic.example b@clinic.example c@clinic.example")
+    with app.app_context():
+        for invitation in db.session.query(Invitation).filter(
+            Invitation.email != "c@clinic.example"
+        ):
+            invitation.expires_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    page = " ".join(client.get("/settings/teams").text.split())
+    assert "2 invitations have expired." in page and "Resend all expired" in page
+    assert "until " in page and 'Expired</strong> <br><span class="hint">on ' in page
+    response = client.post(
+        "/settings/teams/invitations/expired/resend", headers={"HX-Request": "true"}
+    )
+    assert (
+        "2 expired invitations sent again, valid for 30 more days."
+        in response.headers["HX-Trigger"]
+    )
+    assert len(outbox("a@clinic.example")) == 2 and len(outbox("c@clinic.example")) == 1
+    with app.app_context():
+        for invitation in db.session.query(Invitation):
+            invitation.expires_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    assert client.post("/settings/teams/invitations/expired/revoke").status_code == 303
+    with app.app_context():
+        assert {i.status for i in db.session.query(Invitation)} == {"revoked"}
+    assert "No pending invitations." in client.get("/settings/teams").text

@@ -142,7 +142,7 @@ def test_admin_changes_a_role_with_an_htmx_partial(
     assert response.status_code == 200
     fragment(response, f"member-{mid}")
     assert 'id="seat-summary" class="seat-summary" hx-swap-oob="true"' in response.text
-    assert "Mads is now Assistant (free)." in response.headers["HX-Trigger"]
+    assert "Mads is now assistant (free)." in response.headers["HX-Trigger"]  # lower case
     assert (member, "assistant") in memberships(app)
     assert len(seat_calls) == 1  # member → assistant frees a seat
     # The editor is gone: focus goes back to the row's link, as after Cancel.

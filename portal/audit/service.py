@@ -26,7 +26,11 @@ ACTIONS = {
     "member.left": _l("left the team"),
     "member.role": _l("changed the role of %(target)s from %(old)s to %(new)s"),
     "team.deleted": _l("deleted the team"),
-    "template.saved": _l("saved the team template %(target)s"),
+    "template.created": _l("created the team template %(target)s"),
+    "template.updated": _l("updated the team template %(target)s"),
+    "template.saved": _l("saved the team template %(target)s"),  # entries from before 2026-12
+    "export.members": _l("exported the member list"),
+    "export.activity": _l("exported the activity log"),
     "template.deleted": _l("deleted the team template %(target)s"),
     "session.shared": _l("shared the session %(target)s with the team"),
     "session.unshared": _l("stopped sharing the session %(target)s"),

@@ -45,7 +45,11 @@ def checkout():
             now=utcnow(),
         )
     except service.CheckoutNotAllowedError:
-        if current.membership() is not None:
+        me = current.membership()
+        if permissions.is_owner(me):
+            flash(_("You pay for your team: change its plan on the team's billing page."), "info")
+            return hx_redirect(url_for("billing.team"))
+        if me is not None:
             flash(_("Your team pays for your plan. Ask the team owner about changes."), "error")
         else:
             flash(_("You already have a plan. Change it under Manage billing."), "error")

@@ -492,22 +492,70 @@ def pending_invitations(team: Team) -> list:
 INVITATIONS_PAGE_SIZE = 50
 _PAGE = PENDING.limit(INVITATIONS_PAGE_SIZE).offset(bindparam("offset")).subquery()
 _PENDING_COUNT = (
-    select(func.count(Invitation.id).label("total"))
+    select(
+        func.count(Invitation.id).label("total"),
+        func.count(Invitation.id)
+        .filter(Invitation.expires_at <= bindparam("now"))
+        .label("expired"),
+    )
     .where(Invitation.team_id == bindparam("team_id"), Invitation.status == "pending")
     .subquery()
 )
-# The count left-joined to the page: one statement, and the count even past the last page.
+# The counts left-joined to the page: one statement, and the counts even past the last page.
 PENDING_PAGE = (
-    select(_PENDING_COUNT.c.total, *_PAGE.c)
+    select(_PENDING_COUNT.c.total, _PENDING_COUNT.c.expired, *_PAGE.c)
     .select_from(_PENDING_COUNT.outerjoin(_PAGE, true()))
     .order_by(_PAGE.c.sent_at.desc(), _PAGE.c.id.desc())
 )
 
 
-def pending_page(team: Team, page: int) -> tuple[list, int]:
-    """One page (INVITATIONS_PAGE_SIZE) of the pending invitations and how many are pending."""
-    rows = plain_rows(PENDING_PAGE, team_id=team.id, offset=(page - 1) * INVITATIONS_PAGE_SIZE)
-    return [row for row in rows if row.id is not None], rows[0].total
+def pending_page(team: Team, page: int, *, now: datetime) -> tuple[list, int, int]:
+    """One page (INVITATIONS_PAGE_SIZE) of the pending invitations, how many are pending and
+    how many of those have expired."""
+    rows = plain_rows(
+        PENDING_PAGE, team_id=team.id, now=now, offset=(page - 1) * INVITATIONS_PAGE_SIZE
+    )
+    return [row for row in rows if row.id is not None], rows[0].total, rows[0].expired
+
+
+def _expired_of(me: Membership, now: datetime) -> list[Invitation]:
+    return list(
+        db.session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.team_id == me.team_id,
+                Invitation.status == "pending",
+                Invitation.expires_at <= now,
+            )
+            .order_by(Invitation.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def resend_expired(me: Membership, *, now: datetime) -> int:
+    """Resend every expired invitation of the team: fresh links, fresh 30 days."""
+    if not permissions.can_invite(me, me.team):
+        raise NotAllowedError("cannot resend")
+    lock_team(me.team_id)
+    expired = _expired_of(me, now)
+    for invitation in expired:
+        _resend(invitation, inviter=me.user, now=now)
+    return len(expired)
+
+
+def revoke_expired(me: Membership, *, now: datetime) -> int:
+    """Revoke every expired invitation of the team (their links already say they expired)."""
+    if not permissions.can_manage_team(me, me.team):
+        raise NotAllowedError("cannot revoke")
+    lock_team(me.team_id)
+    expired = _expired_of(me, now)
+    for invitation in expired:
+        invitation.status, invitation.responded_at = "revoked", now
+        audit.record(
+            me.team_id, "invitation.revoked", actor=me.user, now=now, target=invitation.email
+        )
+    return len(expired)
 
 
 def invitation_case(invitation: Invitation, user, me: Membership | None) -> str:

@@ -68,6 +68,7 @@ def save_template(
     template: NoteTemplate | None = None,
 ) -> NoteTemplate:
     """Create or edit a template; a team template only by the team's admins."""
+    created = template is None
     if template is None:
         if for_team:
             if not permissions.can_edit_team_templates(me, me.team if me else None):
@@ -85,7 +86,8 @@ def save_template(
     template.updated_at = now
     db.session.flush()
     if template.team_id:
-        audit.record(template.team_id, "template.saved", actor=user, now=now, target=template.title)
+        action = "template.created" if created else "template.updated"
+        audit.record(template.team_id, action, actor=user, now=now, target=template.title)
     return template
 
 

@@ -1,5 +1,6 @@
 """What the team page and its partials show, built from the services' and queries' results."""
 
+import re
 from typing import NamedTuple
 
 from flask import current_app, url_for
@@ -8,6 +9,7 @@ from portal import permissions
 from portal.audit import service as audit
 from portal.billing.seats import seat_change_pending
 from portal.clock import utcnow
+from portal.exports import service as exports
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.invitations import service as invitations
@@ -168,11 +170,12 @@ def audit_entries(team_id: int, page: int) -> dict:
 def invitation_list(me, args: ListArgs) -> dict:
     """One page of the pending invitations with each one's status and the list's pager."""
     now = utcnow()
-    rows, total = invitations.pending_page(me.team, args.invitations_page)
+    rows, total, expired = invitations.pending_page(me.team, args.invitations_page, now=now)
     pages = max(1, -(-total // invitations.INVITATIONS_PAGE_SIZE))
     return {
         "invitation_rows": [(row, invitation_status(row, now)) for row in rows],
         "invitation_total": total,
+        "invitations_expired": expired,
         # While an email is on its way the list refreshes itself until it is not.
         "invitations_sending": any(row.delivery in ("pending", "running") for row in rows),
         "invitations_refresh": args.links("teams.invitations")["part"],
@@ -267,5 +270,22 @@ def invite_preview(me, plan) -> dict:
             "%(num)d invitation ready to send. Check the list, then send.",
             "%(num)d invitations ready to send. Check the list, then send.",
             len(sending),
+        ),
+    }
+
+
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
+def export_filters(team_id: int) -> dict:
+    """The activity export's choices: the people in the log and the actions, as they read."""
+    return {
+        "people": exports.people_in_log(team_id),
+        "actions": sorted(
+            (
+                (code, str(label).replace("%(target)s", "…"))
+                for code, label in audit.ACTIONS.items()
+            ),
+            key=lambda item: item[1],
         ),
     }

@@ -299,6 +299,33 @@ def _invite_error(me, form, status: int, message: str | None, *, field=None):
     return announce(make_response(html, status), message or field.errors[0])
 
 
+@bp.post("/invitations/expired/resend")
+@login_required
+def resend_expired():
+    me = _admin()
+    count = invitations.resend_expired(me, now=utcnow())
+    db.session.commit()
+    message = ngettext(
+        "%(num)d expired invitation sent again, valid for %(days)d more days.",
+        "%(num)d expired invitations sent again, valid for %(days)d more days.",
+        count,
+        days=current_app.config["INVITATION_DAYS"],
+    )
+    return reply(me, message, "teams/_invitations.html")
+
+
+@bp.post("/invitations/expired/revoke")
+@login_required
+def revoke_expired():
+    me = _admin()
+    count = invitations.revoke_expired(me, now=utcnow())
+    db.session.commit()
+    message = ngettext(
+        "%(num)d expired invitation revoked.", "%(num)d expired invitations revoked.", count
+    )
+    return reply(me, message, "teams/_invitations.html")
+
+
 def _resend_key() -> str:
     me = current.membership()
     return f"resend:{me.team_id if me else 'none'}:{request.view_args['invitation_id']}"
@@ -344,7 +371,7 @@ def change_role(membership_id):
     message = _(
         "%(name)s is now %(role)s.",
         name=member.user.name,
-        role=ROLE_LABELS[member.role],
+        role=str(ROLE_LABELS[member.role]).lower(),
     )
     return reply(
         me,
@@ -465,12 +492,14 @@ def audit_log():
     if not permissions.can_manage_team(me, me.team):
         abort(403)
     page = request.args.get("page", 1, type=page_number)
+    if is_htmx():  # "Show older activity" replaces itself: focus moves to the first older entry
+        rows = presenters.audit_entries(me.team_id, page)
+        return render_template("teams/_audit_rows.html", **rows, focus_first=True)
     return render_template(
-        "teams/_audit_rows.html" if is_htmx() else "teams/audit.html",
+        "teams/audit.html",
         team=me.team,
         **presenters.audit_entries(me.team_id, page),
-        # "Show older activity" replaces itself: focus moves on to the first older entry.
-        focus_first=is_htmx(),
+        **presenters.export_filters(me.team_id),
     )
 
 
