@@ -19,9 +19,11 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def plain(value: str | None) -> str:
-    """A value read from the request outside a form: as sent, or "" if it has control characters."""
-    return "" if not value or CONTROL.search(value) else value
+def plain(value: str | None, *, multiline: bool = False) -> str:
+    """A value read from the request outside a form: as sent, or "" if it has control
+    characters (multiline: tabs and line breaks are allowed, as in a text area)."""
+    pattern = CONTROL_IN_TEXT if multiline else CONTROL
+    return "" if not value or pattern.search(value) else value
 
 
 def page_number(value: str) -> int:

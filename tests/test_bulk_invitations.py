@@ -155,7 +155,7 @@ def test_the_price_line_follows_the_addresses_typed_and_offers_help_from_ten(cli
     login(team["owner"])
     three = client.post(
         "/settings/teams/invitations/price",
-        data={"emails": "a@k.dk b@k.dk c@k.dk", "role": "member"},
+        data={"emails": "a@k.dk\nBo <b@k.dk>; c@k.dk", "role": "member"},
         headers=HX,
     )
     assert "At 4 paid seats the team pays" in three.text and "Large team?" not in three.text

@@ -239,7 +239,8 @@ def invite_price():
     me = _admin()
     if not is_htmx():
         return redirect(url_for("teams.show"), 303)
-    entries = invitations.parse_entries(plain(request.form.get("emails", ""))[:20_000])
+    typed = plain(request.form.get("emails", ""), multiline=True)[:20_000]
+    entries = invitations.parse_entries(typed)
     role = request.form.get("role", "member")
     return render_template("teams/_invite_price.html", **presenters.invite_price(me, entries, role))
 
