@@ -573,6 +573,8 @@ async def renew_subscription(request):
     """Invoice the next period now and try to charge it, as Stripe does at renewal."""
     sub = Subscription._api_retrieve(request.match_info["id"])
     invoice = Invoice._api_create(customer=sub.customer, subscription=sub.id)
+    if request.query.get("created", "").isdigit():  # the demo's history: a past renewal
+        invoice.created = int(request.query["created"])
     invoice._finalize()
     Invoice._api_pay_invoice(invoice.id)
     intent = PaymentIntent._api_retrieve(invoice.payment_intent) if invoice.payment_intent else None
@@ -586,6 +588,44 @@ async def renew_subscription(request):
         sub.status = "active"
     schedule_webhook(Event("customer.subscription.updated", sub))
     return server.json_response({"invoice": invoice._export(), "status": sub.status})
+
+
+# -- Hosted invoice pages: Stripe gives every invoice a page (hosted_invoice_url); so does this
+# server, at the address the portal reached it on, so the billing page's links work locally. --
+_base = {"url": ""}
+_original_invoice_export = Invoice._export
+
+
+def _invoice_export(self, *args, **kwargs):
+    data = _original_invoice_export(self, *args, **kwargs)
+    if _base["url"] and not data.get("hosted_invoice_url"):
+        data["hosted_invoice_url"] = f"{_base['url']}/invoice/{self.id}"
+    return data
+
+
+Invoice._export = _invoice_export
+
+
+async def invoice_page(request):
+    invoice = store.get("invoice:" + request.match_info["id"])
+    if invoice is None:
+        return _page("Not found", "<h1>No such invoice.</h1>", 404)
+    data = invoice._export()
+    lines = "".join(
+        f"<tr><td>{html.escape(line.get('description') or 'Seats')}</td>"
+        f"<td>{line.get('quantity') or ''}</td><td>{line['amount'] / 100:,.2f}</td></tr>"
+        for line in data["lines"]["data"]
+    )
+    created = time.strftime("%Y-%m-%d", time.gmtime(data.get("created") or 0))
+    body = (
+        f"<h1>Invoice {html.escape(data['id'])}</h1>"
+        f"<p>Date: {created} · Status: {html.escape(str(data.get('status')))}</p>"
+        "<table><thead><tr><th>Item</th><th>Quantity</th><th>Amount</th></tr></thead>"
+        f"<tbody>{lines}</tbody></table>"
+        f"<p><strong>Total: {data['total'] / 100:,.2f} {html.escape(data['currency'].upper())}"
+        "</strong></p><p>(The local Stripe server's stand-in for Stripe's invoice page.)</p>"
+    )
+    return _page("Invoice", body)
 
 
 def _message(error: UserError) -> str:
@@ -607,6 +647,7 @@ def build_app():
         ("POST", "/portal/{id}/{action}", portal_page),
         ("POST", "/_config/subscriptions/{id}", set_subscription_state),
         ("POST", "/_config/subscriptions/{id}/renew", renew_subscription),
+        ("GET", "/invoice/{id}", invoice_page),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
@@ -623,7 +664,8 @@ def _allow_public_pages(app):
 
     @web.middleware
     async def auth_unless_page(request, handler):
-        if request.path.startswith(("/checkout/", "/portal/")):
+        _base["url"] = _base["url"] or f"{request.scheme}://{request.host}"
+        if request.path.startswith(("/checkout/", "/portal/", "/invoice/")):
             return await handler(request)
         return await auth(request, handler)
 

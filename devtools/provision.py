@@ -4,6 +4,8 @@ The local Stripe server keeps its state in memory, so each `make run` starts it 
 subscriptions in the database are then re-created there (same plan, cycle and quantity).
 """
 
+from datetime import UTC
+
 import requests
 from flask import current_app
 from sqlalchemy import select
@@ -43,11 +45,15 @@ def provision_subscription(
 
 
 def add_invoice_history(subscription: Subscription, *, renewals: int) -> None:
-    """Invoice and pay the next periods now, so the demo has an invoice history."""
+    """Invoice and pay earlier periods, one a month back from now, so the demo has an invoice
+    history that reads like one (not several identical invoices on one day)."""
     base = current_app.config["STRIPE_API_BASE"]
-    for _ in range(renewals):
+    now = int(utcnow().replace(tzinfo=UTC).timestamp())
+    for months_back in range(renewals, 0, -1):
         requests.post(
-            f"{base}/_config/subscriptions/{subscription.stripe_subscription_id}/renew", timeout=10
+            f"{base}/_config/subscriptions/{subscription.stripe_subscription_id}/renew",
+            params={"created": now - months_back * 30 * 86400},
+            timeout=10,
         ).raise_for_status()
 
 

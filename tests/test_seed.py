@@ -1,3 +1,5 @@
+import requests
+
 from devtools.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from portal.auth import service as auth
 from portal.clinical_sessions.models import ClinicalSession
@@ -27,6 +29,11 @@ def test_the_demo_clinic_is_seeded_once_with_working_logins(app, stripe_api, cli
         customer = teams["Demo Lægehus"].subscription.stripe_customer_id
     invoices = stripe_api.get("/v1/invoices", customer=customer)["data"]
     assert len(invoices) >= 3  # the first payment and two renewals
+    # A history, not three identical invoices on one day: each on its own date, with a page.
+    days = {invoice["created"] // 86400 for invoice in invoices}
+    assert len(days) == len(invoices)
+    page = requests.get(invoices[0]["hosted_invoice_url"], timeout=5)
+    assert page.status_code == 200 and "Total:" in page.text
     response = client.post("/login", data={"email": "pia@demo.clinic", "password": DEMO_PASSWORD})
     assert response.status_code == 303
     assert "Knæ, opfølgning" in client.get("/templates").text
