@@ -84,6 +84,10 @@ class Formats:
     def datetime(self, value, fmt: str = "medium") -> str:
         return _format_datetime(value, fmt, self.locale, self.timezone) if value else ""
 
+    def local_date(self, value: datetime) -> date:
+        """The calendar day a stored time falls on in the user's time zone."""
+        return _local(value, self.timezone).date()
+
 
 def _local(value: datetime, timezone: ZoneInfo) -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone)
