@@ -10,12 +10,13 @@ def seat_key_prefix(team_id) -> str:
     return f"seats:{team_id}:"
 
 
-def seat_change_queued(team_id):
-    """SQL: whether a seat change of the team is queued or running (not yet in Stripe).
+def seat_change_queued(key_prefix):
+    """SQL: whether a seat change is queued or running (not yet in Stripe), for the team whose
+    seat_key_prefix() is `key_prefix` (a value or a bound parameter).
 
     An expression, so the team page asks it inside a query it runs anyway."""
     return exists().where(
         OutboxMessage.kind == "sync_seats",
-        OutboxMessage.idempotency_key.startswith(seat_key_prefix(team_id)),
+        OutboxMessage.idempotency_key.startswith(key_prefix),
         OutboxMessage.status.in_(("pending", "running")),
     )

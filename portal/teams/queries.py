@@ -2,13 +2,14 @@
 and the team page's member list (one page of members and the whole team's totals)."""
 
 from datetime import datetime
+from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, true
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
-from portal.billing.queries import seat_change_queued
+from portal.billing.queries import seat_change_queued, seat_key_prefix
 from portal.db import plain_rows
 from portal.exceptions import NotFoundError
 from portal.extensions import db
@@ -132,37 +133,71 @@ def _order(f: MemberFilter) -> tuple:
     return (direction(column), *ties, direction(Membership.id))
 
 
-def _matches(f: MemberFilter):
+def _matches(searching: bool, with_role: bool):
     conditions = [Membership.team_id == bindparam("team_id")]
-    if f.role:
-        conditions.append(Membership.role == f.role)
-    if f.q:
-        # Emails are stored lower-cased; names are compared lower-cased too.
-        needle = f.q.lower()
+    if with_role:
+        conditions.append(Membership.role == bindparam("role"))
+    if searching:
+        # Emails are stored lower-cased; names are compared lower-cased too. The needle comes
+        # LIKE-escaped (_like_needle), so % and _ are searched for as they are.
+        needle = bindparam("needle")
         conditions.append(
             or_(
-                func.lower(User.name).contains(needle, autoescape=True),
-                User.email.contains(needle, autoescape=True),
+                func.lower(User.name).contains(needle, escape="/"),
+                User.email.contains(needle, escape="/"),
             )
         )
     return and_(*conditions)
 
 
-def _totals(f: MemberFilter, team_id: int):
+def _like_needle(q: str) -> str:
+    return q.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _totals(searching: bool = False, with_role: bool = False):
     """The whole team's members and paid seats, how many of them the filter finds, and whether
     a seat change is on its way (asked here so the page needs no statement of its own)."""
     paid = case((Membership.role.in_(PAID_ROLES), 1), else_=0)
-    matched = case((_matches(f), 1), else_=0)
+    matched = case((_matches(searching, with_role), 1), else_=0)
     return (
         select(
             func.count(Membership.id).label("member_count"),
             func.coalesce(func.sum(paid), 0).label("paid_seats"),
             func.coalesce(func.sum(matched), 0).label("matching"),
-            seat_change_queued(team_id).label("seats_updating"),
+            seat_change_queued(bindparam("seat_prefix")).label("seats_updating"),
         )
         .join(User, User.id == Membership.user_id)
         .where(Membership.team_id == bindparam("team_id"))
     )
+
+
+# Built once per shape of filter (search or not, role or not, sort: 28 in all) and run with
+# each request's values: building a statement costs more than running it on a small team.
+@cache
+def _page_statement(searching: bool, with_role: bool, sort: str):
+    totals = _totals(searching, with_role).subquery()
+    order = _order(MemberFilter(sort=sort))
+    rows = (
+        select(
+            *ROW_COLUMNS,
+            func.row_number().over(order_by=order).label("position"),
+        )
+        .join(User, User.id == Membership.user_id)
+        .join(Team, Team.id == Membership.team_id)
+        .where(_matches(searching, with_role))
+        .order_by(*order)
+        .limit(PAGE_SIZE)
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    return (
+        select(totals, *(rows.c[name] for name in MemberRow._fields))
+        .select_from(totals.outerjoin(rows, true()))
+        .order_by(rows.c.position)
+    )
+
+
+_TEAM_TOTALS = _totals()
 
 
 def member_page(team: Team, viewer_id: int, f: MemberFilter) -> MemberPage:
@@ -171,28 +206,14 @@ def member_page(team: Team, viewer_id: int, f: MemberFilter) -> MemberPage:
 
     One statement: the whole team's totals (a one-row subquery) left-joined to the page, so
     the totals come back even for a page with no rows."""
-    totals = _totals(f, team.id).subquery()
-    order = _order(f)
-    rows = (
-        select(
-            *ROW_COLUMNS,
-            func.row_number().over(order_by=order).label("position"),
-        )
-        .join(User, User.id == Membership.user_id)
-        .join(Team, Team.id == Membership.team_id)
-        .where(_matches(f))
-        .order_by(*order)
-        .limit(PAGE_SIZE)
-        .offset(bindparam("offset"))
-        .subquery()
-    )
-    statement = (
-        select(totals, *(rows.c[name] for name in MemberRow._fields))
-        .select_from(totals.outerjoin(rows, true()))
-        .order_by(rows.c.position)
-    )
     result = plain_rows(
-        statement, team_id=team.id, viewer_id=viewer_id, offset=(f.page - 1) * PAGE_SIZE
+        _page_statement(bool(f.q), bool(f.role), f.sort),
+        team_id=team.id,
+        viewer_id=viewer_id,
+        offset=(f.page - 1) * PAGE_SIZE,
+        seat_prefix=seat_key_prefix(team.id),
+        role=f.role,
+        needle=_like_needle(f.q),
     )
     head = result[0]
     members = [MemberRow._make(row[4:]) for row in result if row.id is not None]
@@ -210,7 +231,7 @@ def member_page(team: Team, viewer_id: int, f: MemberFilter) -> MemberPage:
 def team_totals(team: Team) -> tuple[int, int, bool]:
     """The whole team's members and paid seats and whether a seat change is on its way, for
     the seat line alone."""
-    totals = plain_rows(_totals(MemberFilter(), team.id), team_id=team.id)[0]
+    totals = plain_rows(_TEAM_TOTALS, team_id=team.id, seat_prefix=seat_key_prefix(team.id))[0]
     return totals.member_count, int(totals.paid_seats), bool(totals.seats_updating)
 
 
