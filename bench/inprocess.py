@@ -12,15 +12,30 @@ import cProfile
 import os
 import pstats
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import AGENT, PASSWORD, PG_BENCH, database_url, seed  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from bench.run import AGENT, ENV, PASSWORD, PG_BENCH, database_url, seed  # noqa: E402
 
 HTTPS = {"base_url": "https://localhost", "headers": AGENT}
+
+
+def seeded_teams(url: str, size: int) -> dict[int, tuple[int, str]]:
+    """The team of this size that an earlier run seeded (so callgrind need not seed)."""
+    os.environ.update(ENV, DATABASE_URL=url)
+    engine = create_engine("postgresql+psycopg://" + url.split("://", 1)[1])
+    with engine.connect() as conn:
+        team_id = conn.execute(
+            text("SELECT id FROM teams WHERE name = :name"), {"name": f"Bench team {size}"}
+        ).scalar_one()
+    engine.dispose()
+    return {size: (team_id, f"owner{size}@bench.example")}
 
 
 def portal_client(app, email):
@@ -55,6 +70,31 @@ def per_request_ms(get, count: int) -> float:
     return min(batches)
 
 
+def callgrind_dump(label: str) -> None:
+    """Ask callgrind (when this process runs under it) to write its counters out and zero them.
+
+    callgrind_control waits for the answer, which valgrind gives only when this process runs
+    Python code again: poll with short sleeps instead of blocking in wait()."""
+    control = subprocess.Popen(
+        ["callgrind_control", "--dump=" + label, str(os.getpid())], stdout=subprocess.DEVNULL
+    )
+    while control.poll() is None:
+        time.sleep(0.01)
+
+
+def instructions_per_request(get, label: str, count: int) -> None:
+    """Under callgrind: dump the counters around `count` and 3 * `count` requests; the
+    difference of the two dumps, over 2 * `count`, is one request without the dumps' own cost.
+    Read the totals with bench/callgrind_totals.py."""
+    for _ in range(30):
+        get()
+    for size in (count, 3 * count):
+        callgrind_dump(f"{label}-start-{size}")
+        for _ in range(size):
+            get()
+        callgrind_dump(f"{label}-{size}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=10)
@@ -62,9 +102,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     parser.add_argument("--profile-out", help="also save the profile there (for pstats)")
     parser.add_argument("--database-url", default=PG_BENCH)
+    parser.add_argument(
+        "--callgrind", action="store_true", help="run under callgrind: dump counters instead"
+    )
+    parser.add_argument("--no-seed", action="store_true", help="use the teams already seeded")
     args = parser.parse_args()
-    url = database_url(args.database_url)
-    teams, _statements = seed(url, [args.size])
+    if args.no_seed:
+        url, teams = args.database_url, seeded_teams(args.database_url, args.size)
+    else:
+        url = database_url(args.database_url)
+        teams, _statements = seed(url, [args.size])
     team_id, email = teams[args.size]
 
     from portal import create_app
@@ -83,6 +130,10 @@ def main() -> None:
     def minimal_page():
         assert minimal_client.get(f"/team/{team_id}").status_code == 200
 
+    if args.callgrind:
+        instructions_per_request(team_page, "portal", 10)
+        instructions_per_request(minimal_page, "minimal", 10)
+        return
     portal_ms = per_request_ms(team_page, args.requests)
     minimal_ms = per_request_ms(minimal_page, args.requests)
     print(

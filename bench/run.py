@@ -113,6 +113,8 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
                     "session_version": 1,
                     "created_at": now,
                     "email_verified_at": now,
+                    # Last active over the past weeks, and some not since it was recorded.
+                    "last_seen_at": None if n % 6 == 5 else now - timedelta(hours=7 * n),
                 }
                 for n in range(size - 1)
             ]
@@ -120,8 +122,8 @@ def seed(url: str, sizes: list[int]) -> dict[int, tuple[int, str]]:
                 db.session.execute(
                     text(
                         "INSERT INTO users (email, name, password_hash, session_version, created_at, "
-                        "email_verified_at) VALUES (:email, :name, :password_hash, :session_version, "
-                        ":created_at, :email_verified_at)"
+                        "email_verified_at, last_seen_at) VALUES (:email, :name, :password_hash, "
+                        ":session_version, :created_at, :email_verified_at, :last_seen_at)"
                     ),
                     rows,
                 )

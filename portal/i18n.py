@@ -24,7 +24,7 @@ from flask_babel import (
     ngettext,
 )
 from flask_login import current_user
-from jinja2 import pass_eval_context
+from jinja2 import pass_context, pass_eval_context
 from markupsafe import Markup, escape
 
 from portal.extensions import babel
@@ -84,6 +84,10 @@ class Formats:
     def datetime(self, value, fmt: str = "medium") -> str:
         return _format_datetime(value, fmt, self.locale, self.timezone) if value else ""
 
+    def local_date(self, value: datetime) -> date:
+        """The calendar day a stored time falls on in the user's time zone."""
+        return _local(value, self.timezone).date()
+
 
 def _local(value: datetime, timezone: ZoneInfo) -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone)
@@ -129,7 +133,27 @@ def template_gettext() -> dict:
         text = catalogue.ungettext(singular, plural, num)
         return (Markup(text) if eval_ctx.autoescape else text) % variables
 
-    return {"_": _gettext, "gettext": _gettext, "ngettext": _ngettext}
+    # The |date and |datetime filters' formats, also fixed for one render (see _date_filter).
+    return {"_": _gettext, "gettext": _gettext, "ngettext": _ngettext, FORMATS_KEY: formats()}
+
+
+FORMATS_KEY = "_portal_formats"
+
+
+def _formats_of(context) -> Formats:
+    """The render's formats (template_gettext() put them there), or the current ones for a
+    template rendered without render_template()."""
+    return context.get(FORMATS_KEY) or formats()
+
+
+@pass_context
+def _date_filter(context, value, fmt: str = "medium") -> str:
+    return _formats_of(context).date(value, fmt)
+
+
+@pass_context
+def _datetime_filter(context, value, fmt: str = "medium") -> str:
+    return _formats_of(context).datetime(value, fmt)
 
 
 def init_app(app) -> None:
@@ -139,6 +163,8 @@ def init_app(app) -> None:
     app.context_processor(template_gettext)
     app.jinja_env.globals.update(money=money, get_locale=get_locale)
     app.jinja_env.filters.update(
-        date=lambda value, fmt="medium": formats().date(value, fmt),
-        datetime=lambda value, fmt="medium": formats().datetime(value, fmt),
+        # Each call of formats() asks Flask-Babel for the locale and the time zone; a list
+        # shows a date per row, and the language cannot change within one render.
+        date=_date_filter,
+        datetime=_datetime_filter,
     )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from flask import Flask, g, has_request_context, request
 from flask.logging import default_handler
 from flask_login import current_user
+from sqlalchemy import inspect
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("portal.access")
@@ -115,7 +116,7 @@ def _end_request(response):
     response.headers["X-Request-ID"] = g.request_id
     if request.path.startswith("/static/"):
         return response
-    user_id = current_user.id if current_user.is_authenticated else None
+    user_id = _signed_in_id()
     fields = {
         "method": request.method,
         "path": mask_path(request.path),
@@ -130,6 +131,15 @@ def _end_request(response):
         extra=fields,
     )
     return response
+
+
+def _signed_in_id() -> int | None:
+    """The signed-in user's id without a query: the request's COMMIT (an earlier after-request
+    hook) has expired the user, and reading `.id` would load the row again."""
+    if not current_user.is_authenticated:
+        return None
+    identity = inspect(current_user._get_current_object()).identity
+    return identity[0] if identity else None
 
 
 # -- error reports --

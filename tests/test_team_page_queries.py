@@ -65,6 +65,9 @@ def statements_for(app, client, path, headers=None):
         # A later page of a search with a role filter, and a later page of invitations.
         "/settings/teams?q=member+1&role=member&page=2&invitations_page=2",
         "/settings/teams/members?q=member+1&role=member&page=2",
+        # Sorted pages, the whole list and a search (issue 14's sortable columns).
+        "/settings/teams?sort=-joined&page=2",
+        "/settings/teams/members?q=member+1&sort=role&page=2",
     ],
 )
 @pytest.mark.parametrize("role", ["admin", "member"])

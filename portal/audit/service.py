@@ -105,11 +105,34 @@ def page_of(team_id: int, page: int) -> tuple[list, bool]:
 
 def describe(event) -> str:
     """How an event (an AuditEvent or a row of page_of) reads on the team page."""
-    text = ACTIONS.get(event.action)
-    if text is None:
-        return event.action
-    values = {"target": event.target, "old": "", "new": ""}
-    for key, role in event.details.items():
-        if key in ("old", "new"):
-            values[key] = str(ROLE_LABELS.get(role, role)).lower()
-    return str(text) % values
+    return describe_all([event])[0]
+
+
+def describe_all(events) -> list[str]:
+    """describe() for a page of events: each action's text and each role's label is translated
+    once for the page, not once per entry."""
+    texts: dict[str, str] = {}
+    roles: dict[str, str] = {}
+
+    def text_of(action: str) -> str:
+        if action not in texts:
+            texts[action] = str(ACTIONS[action]) if action in ACTIONS else ""
+        return texts[action]
+
+    def role_of(role: str) -> str:
+        if role not in roles:
+            roles[role] = str(ROLE_LABELS.get(role, role)).lower()
+        return roles[role]
+
+    described = []
+    for event in events:
+        text = text_of(event.action)
+        if not text:
+            described.append(event.action)
+            continue
+        values = {"target": event.target, "old": "", "new": ""}
+        for key, role in event.details.items():
+            if key in ("old", "new"):
+                values[key] = role_of(role)
+        described.append(text % values)
+    return described

@@ -8,16 +8,16 @@ seat version. A joiner's own subscription is cancelled and its unused part refun
 import logging
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from portal.auth.models import User
 from portal.billing import service as billing
 from portal.billing.models import Subscription
+from portal.billing.queries import seat_key_prefix
 from portal.billing.stripe_gateway import gateway
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.links import public_url
-from portal.outbox.models import OutboxMessage
 from portal.outbox.service import email_user, enqueue, handler
 from portal.teams.models import Membership, Team
 from portal.teams.queries import lock_team, paid_seats
@@ -39,19 +39,6 @@ def proration_for(subscription: Subscription, *, current: int, target: int) -> s
     return "create_prorations"
 
 
-def seat_change_pending(team_id: int) -> bool:
-    """Whether a seat change of this team is queued or running (not yet in Stripe)."""
-    return db.session.scalar(
-        select(
-            exists().where(
-                OutboxMessage.kind == "sync_seats",
-                OutboxMessage.idempotency_key.startswith(f"seats:{team_id}:"),
-                OutboxMessage.status.in_(("pending", "running")),
-            )
-        )
-    )
-
-
 def seats_changed(team: Team, *, now: datetime) -> None:
     """The one place every seat change passes through: bump the team's seat version (which
     names the Stripe idempotency key) and queue the quantity sync."""
@@ -59,7 +46,7 @@ def seats_changed(team: Team, *, now: datetime) -> None:
     enqueue(
         "sync_seats",
         {"subscription_id": team.subscription_id},
-        key=f"seats:{team.id}:{team.seat_version}",
+        key=f"{seat_key_prefix(team.id)}{team.seat_version}",
         now=now,
     )
 
@@ -68,7 +55,7 @@ def on_team_deleted(team_id: int, subscription: Subscription, *, now: datetime) 
     enqueue(
         "sync_seats",
         {"subscription_id": subscription.id},
-        key=f"seats:{team_id}:deleted",
+        key=f"{seat_key_prefix(team_id)}deleted",
         now=now,
     )
 

@@ -7,17 +7,16 @@ from flask import current_app, url_for
 
 from portal import permissions
 from portal.audit import service as audit
-from portal.billing.seats import seat_change_pending
 from portal.clock import utcnow
 from portal.exports import service as exports
+from portal.i18n import formats, ngettext
 from portal.i18n import gettext as _
-from portal.i18n import ngettext
 from portal.invitations import service as invitations
 from portal.ownership.service import offer_line
 from portal.teams import queries, service
 from portal.teams.forms import ROLE_LABELS, CsvInviteForm, InviteForm
 from portal.teams.models import PAID_ROLES
-from portal.teams.queries import MemberFilter
+from portal.teams.queries import MemberFilter, MemberRow
 
 
 class ListArgs(NamedTuple):
@@ -32,6 +31,7 @@ class ListArgs(NamedTuple):
         values = {
             "q": self.members.q,
             "role": self.members.role,
+            "sort": self.members.sort,
             "page": self.members.page,
             "invitations_page": self.invitations_page,
             **changes,
@@ -50,7 +50,8 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
     team = me.team
     if with_members:
         members = member_list(me, args)
-        counts = members["members"].member_count, members["members"].paid_seats
+        page = members["members"]
+        counts = page.member_count, page.paid_seats, page.seats_updating
     else:
         members, counts = {}, queries.team_totals(team)
     seat_line = seat_context(me, *counts)
@@ -68,14 +69,14 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
     }
 
 
-def seat_context(me, member_count: int, paid_seats: int) -> dict:
+def seat_context(me, member_count: int, paid_seats: int, seats_updating: bool) -> dict:
     """What _seats.html shows (whole-team totals), and whether a seat change is on its way."""
     return {
         "me": me,
         "team": me.team,
         "member_count": member_count,
         "paid_seats": paid_seats,
-        "seats_updating": seat_change_pending(me.team_id),
+        "seats_updating": seats_updating,
     }
 
 
@@ -84,29 +85,112 @@ def seat_line(me) -> dict:
     return seat_context(me, *queries.team_totals(me.team))
 
 
+class MemberView(NamedTuple):
+    """One row of the member list as it is shown: the texts worked out once per page."""
+
+    row: MemberRow
+    role: str
+    joined: str
+    last_active: str  # "" for viewers who do not see the column
+    is_owner: bool
+    is_you: bool
+    editable: bool
+
+
+def role_names() -> dict[str, str]:
+    """Each role's label in the current language, translated once for a whole page."""
+    return {role: str(label) for role, label in ROLE_LABELS.items()}
+
+
+def member_views(me, rows: list[MemberRow], names: dict[str, str]) -> list[MemberView]:
+    """The rows as the list shows them. Only admins see when each member was last active."""
+    dates = formats()
+    with_activity = permissions.can_manage_team(me, me.team)
+    today = dates.local_date(utcnow()) if with_activity else None
+    texts = {"today": _("Today"), "none": _("Not recorded")} if with_activity else {}
+    editable = permissions.role_changer(me)
+    owner_id = me.team.owner_id
+
+    def last_active(seen) -> str:
+        if not with_activity:
+            return ""
+        if seen is None:
+            return texts["none"]
+        return texts["today"] if dates.local_date(seen) == today else dates.date(seen)
+
+    return [
+        MemberView(
+            row,
+            names[row.role],
+            dates.date(row.created_at),
+            last_active(row.last_seen_at),
+            row.user_id == owner_id,
+            row.user_id == me.user_id,
+            editable(row),
+        )
+        for row in rows
+    ]
+
+
+# The column headers that sort, and the direction each one's first click sorts in: names and
+# roles from the top, joined dates newest first (what an admin looks for).
+SORT_HEADERS = {"name": "name", "role": "role", "joined": "-joined"}
+
+
+def sort_links(args: ListArgs) -> dict[str, dict]:
+    """Each sortable header's link (the other direction when it already sorts the list, back
+    to the first page) and its aria-sort value ("" when the list is not sorted by it)."""
+    f = args.members
+    links = {}
+    for key, first in SORT_HEADERS.items():
+        if f.sort_key == key:
+            target = key if f.descending else f"-{key}"
+            state = "descending" if f.descending else "ascending"
+        else:
+            target, state = first, ""
+        links[key] = {"state": state, **args.links("teams.members", sort=target, page=1)}
+    return links
+
+
 def member_list(me, args: ListArgs) -> dict:
-    """One page of the member list, its status line and its pager."""
+    """One page of the member list, its status line, its sort links and its pager."""
     page = queries.member_page(me.team, me.user_id, args.members)
+    names = role_names()
     return {
         "me": me,
         "team": me.team,
         "members": page,
-        "member_rows": page.rows,
+        "member_rows": member_views(me, page.rows, names),
         "member_filter": args.members,
         "member_status": member_status(page, args.members),
         "member_pager": pager(args, "teams.members", "page", page.page, page.pages),
-        "can_edit": permissions.role_changer(me),
+        "member_sort": sort_links(args),
+        "show_last_active": permissions.can_manage_team(me, me.team),
         # Assistants exist only on Practice: a Pro team has none to filter by.
         "role_choices": [
             (role, label)
-            for role, label in ROLE_LABELS.items()
+            for role, label in names.items()
             if role != "assistant" or me.team.is_practice
         ],
     }
 
 
+def sort_status(f: MemberFilter) -> str:
+    """How the list is sorted, in words, for the status line ("" for the default order)."""
+    if not f.sort:
+        return ""
+    return {
+        "name": _("sorted by name, A–Z"),
+        "-name": _("sorted by name, Z–A"),
+        "role": _("sorted by role, admins first"),
+        "-role": _("sorted by role, assistants first"),
+        "joined": _("sorted by joined date, oldest first"),
+        "-joined": _("sorted by joined date, newest first"),
+    }[f.sort]
+
+
 def member_status(page: queries.MemberPage, f: MemberFilter) -> str:
-    """The line above the list, also announced after a search or a page change."""
+    """The line above the list, also announced after a search, a sort or a page change."""
     if f.narrowed:
         parts = [ngettext("%(num)d member found", "%(num)d members found", page.matching)]
     else:
@@ -123,6 +207,8 @@ def member_status(page: queries.MemberPage, f: MemberFilter) -> str:
         )
     elif not page.rows and page.matching:
         parts.append(_("there is no page %(page)d", page=page.page))
+    if f.sort:
+        parts.append(sort_status(f))
     return " · ".join(parts)
 
 
@@ -143,8 +229,8 @@ def member_row(me, member_id: int) -> dict:
     """The one row that replaces its editor: it takes the focus back to its link. (The
     caller's context has `me` and `team`.)"""
     return {
-        "member_rows": service.members_of(me.team, only=member_id),
-        "can_edit": permissions.role_changer(me),
+        "member_rows": member_views(me, service.members_of(me.team, only=member_id), role_names()),
+        "show_last_active": permissions.can_manage_team(me, me.team),
         "focus": True,
     }
 
@@ -158,9 +244,9 @@ def audit_entries(team_id: int, page: int) -> dict:
             (
                 e.created_at,
                 support if e.actor_id is None and e.actor_name == "system" else e.actor_name,
-                audit.describe(e),
+                text,
             )
-            for e in events
+            for e, text in zip(events, audit.describe_all(events), strict=True)
         ],
         "audit_page": page,
         "audit_has_older": has_older,

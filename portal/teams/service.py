@@ -21,7 +21,7 @@ from portal.outbox.service import email_user
 from portal.ownership import service as ownership
 from portal.team_templates import service as templates
 from portal.teams.models import ROLES, Membership, Team
-from portal.teams.queries import MemberRow, lock_team, membership_of
+from portal.teams.queries import ROW_COLUMNS, MemberRow, lock_team, membership_of
 
 NAME_MAX = 80
 
@@ -35,15 +35,7 @@ def clean_name(name: str) -> str:
 
 # Owner first, then by name. Built once; run with plain_rows (the list may be long).
 MEMBERS = (
-    select(
-        Membership.id,
-        Membership.team_id,
-        Membership.user_id,
-        Membership.role,
-        Membership.created_at,
-        User.name,
-        User.email,
-    )
+    select(*ROW_COLUMNS)
     .join(User, User.id == Membership.user_id)
     .join(Team, Team.id == Membership.team_id)
     .where(Membership.team_id == bindparam("team_id"))

@@ -53,12 +53,15 @@ def _admin():
 
 
 def _list_args() -> presenters.ListArgs:
-    """The team page's query string (?q=&role=&page=&invitations_page=); bad values mean the
-    defaults, never an error."""
+    """The team page's query string (?q=&role=&sort=&page=&invitations_page=); bad values mean
+    the defaults, never an error."""
     args = request.args
     return presenters.ListArgs(
         members=MemberFilter.of(
-            args.get("q", type=plain), args.get("role"), args.get("page", 1, type=page_number)
+            args.get("q", type=plain),
+            args.get("role"),
+            args.get("page", 1, type=page_number),
+            args.get("sort"),
         ),
         invitations_page=args.get("invitations_page", 1, type=page_number),
     )

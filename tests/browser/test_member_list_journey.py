@@ -1,6 +1,7 @@
-"""An admin of a 120-member team pages through the member list, searches it and filters it by
-role: with JavaScript htmx swaps the list in place and pushes the page's URL; without it the
-pager links and the search form are plain GETs of the same URLs."""
+"""An admin of a 120-member team pages through the member list, searches it, filters it by
+role and sorts it by a column: with JavaScript htmx swaps the list in place and pushes the
+page's URL; without it the pager links, the search form and the column headers are plain GETs
+of the same URLs."""
 
 import re
 
@@ -75,7 +76,7 @@ def go(page: Page, js: bool, action) -> None:
         ),
     ],
 )
-def test_admin_pages_searches_and_filters_a_120_member_team(
+def test_admin_pages_searches_filters_and_sorts_a_120_member_team(
     page: Page, live, live_stripe, shot, js: bool
 ):
     make_big_team(live)
@@ -147,3 +148,30 @@ def test_admin_pages_searches_and_filters_a_120_member_team(
     expect(page.get_by_label("Name or email")).to_have_value("member")
     expect(page.locator("#member-status")).to_contain_text("101 members found")
     shot("bookmark")
+
+    # Sort by name with the column header: a plain sort (the owner is not pinned first), and
+    # the same header again sorts the other way. The sort stays while paging.
+    page.goto(live.url + "/settings/teams")
+    name_header = page.locator("#members thead th").first
+    expect(name_header).not_to_have_attribute("aria-sort", re.compile(".*"))
+    go(page, js, page.get_by_role("link", name="Name", exact=True).click)
+    expect(page).to_have_url(re.compile(r"/settings/teams\?sort=name$"))
+    expect(rows(page).first).to_contain_text("Assistant 00")
+    expect(name_header).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("#member-status")).to_contain_text("sorted by name, A–Z")
+    if js:
+        expect(page.locator("#announcer")).to_contain_text("sorted by name, A–Z")
+        expect(page.locator("#member-status")).to_be_focused()
+    go(page, js, page.get_by_role("link", name="Name", exact=True).click)
+    expect(page).to_have_url(re.compile(r"\?sort=-name$"))
+    expect(rows(page).first).to_contain_text("Olga Owner")
+    expect(name_header).to_have_attribute("aria-sort", "descending")
+    go(page, js, page.get_by_role("link", name="Next page").first.click)
+    expect(page).to_have_url(re.compile(r"\?sort=-name&page=2$"))
+    expect(rows(page).first).to_contain_text("Member 051")
+    # Admins see when each member was last active (Olga signed in just now).
+    expect(page.locator("#members thead")).to_contain_text("Last active")
+    page.goto(live.url + "/settings/teams?sort=name&page=3")
+    expect(rows(page).last).to_contain_text("Olga Owner")
+    expect(rows(page).last).to_contain_text("Today")
+    shot("sorted")
