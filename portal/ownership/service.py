@@ -9,7 +9,7 @@ team lock; the Stripe metadata follows through the outbox (docs/decisions.md, Bi
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import aliased
 
 from portal import permissions
@@ -73,27 +73,31 @@ def pending_offer(team: Team, *, now: datetime) -> OwnershipTransfer | None:
     return offer if offer is not None and state(offer, now) == "pending" else None
 
 
+_TO, _FROM = aliased(User), aliased(User)
+# Built once: a statement with new aliases on every request would be compiled every time.
+OFFER_LINE = (
+    select(
+        OwnershipTransfer.to_user_id,
+        _TO.name.label("to_name"),
+        _FROM.name.label("from_name"),
+        OwnershipTransfer.expires_at,
+    )
+    .join(_TO, _TO.id == OwnershipTransfer.to_user_id)
+    .join(_FROM, _FROM.id == OwnershipTransfer.from_user_id)
+    .where(
+        OwnershipTransfer.team_id == bindparam("team_id"),
+        OwnershipTransfer.status == "pending",
+        OwnershipTransfer.expires_at > bindparam("now"),
+    )
+)
+
+
 def offer_line(me: Membership, *, now: datetime):
     """For the team page's admins: the pending offer as one plain row (to_user_id, to_name,
     from_name, expires_at), in one statement; None for everyone else, without a query."""
     if not permissions.can_manage_team(me, me.team):
         return None
-    to_user, from_user = aliased(User), aliased(User)
-    return db.session.execute(
-        select(
-            OwnershipTransfer.to_user_id,
-            to_user.name.label("to_name"),
-            from_user.name.label("from_name"),
-            OwnershipTransfer.expires_at,
-        )
-        .join(to_user, to_user.id == OwnershipTransfer.to_user_id)
-        .join(from_user, from_user.id == OwnershipTransfer.from_user_id)
-        .where(
-            OwnershipTransfer.team_id == me.team_id,
-            OwnershipTransfer.status == "pending",
-            OwnershipTransfer.expires_at > now,
-        )
-    ).first()
+    return db.session.execute(OFFER_LINE, {"team_id": me.team_id, "now": now}).first()
 
 
 def candidates(me: Membership) -> list[Membership]:

@@ -10,6 +10,12 @@ from portal.i18n import lazy_gettext as _l
 from portal.teams.models import ROLE_LABELS
 
 
+def role_choices(roles) -> list[SelectChoice]:
+    """The role options, each label translated once (a lazy label is translated again at
+    every use)."""
+    return [SelectChoice(role, str(ROLE_LABELS[role])) for role in roles]
+
+
 class TeamNameForm(Form):
     name = StringField(
         _l("Team name"),
@@ -46,7 +52,7 @@ class InviteForm(Form):
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
+        self.role.choices = role_choices(roles)
 
 
 class CsvInviteForm(Form):
@@ -67,7 +73,7 @@ class CsvInviteForm(Form):
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
+        self.role.choices = role_choices(roles)
 
 
 class RoleForm(Form):
@@ -75,4 +81,4 @@ class RoleForm(Form):
 
     def __init__(self, roles, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.role.choices = [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
+        self.role.choices = role_choices(roles)

@@ -258,8 +258,18 @@ def invitation_list(me, args: ListArgs) -> dict:
     now = utcnow()
     rows, total, expired = invitations.pending_page(me.team, args.invitations_page, now=now)
     pages = max(1, -(-total // invitations.INVITATIONS_PAGE_SIZE))
+    statuses = {}  # rows sent the same day share one status text
+
+    def status(row):
+        days = invitations.days_left(row, now) if row.expires_at > now else None
+        if days not in statuses:
+            statuses[days] = invitation_status(row, now)
+        return statuses[days]
+
     return {
-        "invitation_rows": [(row, invitation_status(row, now)) for row in rows],
+        "invitation_rows": [(row, status(row)) for row in rows],
+        # The words each row needs, translated once per page rather than once per row.
+        "invitation_roles": {role: str(label) for role, label in ROLE_LABELS.items()},
         "invitation_total": total,
         "invitations_expired": expired,
         # While an email is on its way the list refreshes itself until it is not.
