@@ -406,10 +406,16 @@ def revoke_invitation(me: Membership, invitation_id: int, *, now: datetime) -> I
         raise NotAllowedError("cannot revoke")
     lock_team(me.team_id)
     invitation = _pending_of(me, invitation_id)
-    invitation.status = "revoked"
-    invitation.responded_at = now
-    audit.record(me.team_id, "invitation.revoked", actor=me.user, now=now, target=invitation.email)
+    _revoke(invitation, actor=me.user, now=now)
     return invitation
+
+
+def _revoke(invitation: Invitation, *, actor: User, now: datetime) -> None:
+    """The link stops working; the team's log says who revoked it."""
+    invitation.status, invitation.responded_at = "revoked", now
+    audit.record(
+        invitation.team_id, "invitation.revoked", actor=actor, now=now, target=invitation.email
+    )
 
 
 def send_reminders(*, now: datetime) -> int:
@@ -448,11 +454,7 @@ def detach_invitations(team: Team, *, actor: User, now: datetime) -> None:
     """For a deleted team: pending invitations are revoked (audited); all leave the team."""
     for invitation in db.session.scalars(select(Invitation).where(Invitation.team_id == team.id)):
         if invitation.status == "pending":
-            invitation.status = "revoked"
-            invitation.responded_at = now
-            audit.record(
-                team.id, "invitation.revoked", actor=actor, now=now, target=invitation.email
-            )
+            _revoke(invitation, actor=actor, now=now)
         invitation.team_id = None
 
 
@@ -481,12 +483,6 @@ PENDING = (
     .where(Invitation.team_id == bindparam("team_id"), Invitation.status == "pending")
     .order_by(Invitation.sent_at.desc(), Invitation.id.desc())
 )
-
-
-def pending_invitations(team: Team) -> list:
-    """Plain rows: id, email, role, sent_at, expires_at, invited_by (a name or None) and
-    delivery (the email's outbox status: pending, running, done, failed, or None once deleted)."""
-    return plain_rows(PENDING, team_id=team.id)
 
 
 INVITATIONS_PAGE_SIZE = 50
@@ -551,10 +547,7 @@ def revoke_expired(me: Membership, *, now: datetime) -> int:
     lock_team(me.team_id)
     expired = _expired_of(me, now)
     for invitation in expired:
-        invitation.status, invitation.responded_at = "revoked", now
-        audit.record(
-            me.team_id, "invitation.revoked", actor=me.user, now=now, target=invitation.email
-        )
+        _revoke(invitation, actor=me.user, now=now)
     return len(expired)
 
 
