@@ -165,3 +165,11 @@ def test_the_price_line_follows_the_addresses_typed_and_offers_help_from_ten(cli
     )
     assert "At 11 paid seats" in many.text and "Large team? Talk to us" in many.text
     assert 'href="/contact' in many.text
+
+
+def test_the_invite_hint_shows_the_name_and_address_example_as_text(client, team, login):
+    # Flask-Babel's lazy strings count as safe HTML (flask-babel#121): the field macro escapes hints.
+    login(team["owner"])
+    page = client.get("/settings/teams")
+    assert "Anna Jensen &lt;anna@klinik.dk&gt;" in page.text
+    assert "<anna@klinik.dk>" not in page.text

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -132,3 +133,15 @@ def test_template_gettext_formats_escapes_and_translates(app, ctx, through_flask
     assert render(n="<b>") == "Team name: &lt;b&gt;|100% sure|2 members"
     with language("da"):
         assert render(n="Nord").startswith("Teamnavn: Nord|")
+
+
+def test_danish_messages_carry_the_same_markup_as_the_english():
+    # Template text is trusted as HTML, so a translation may not add, drop or change a tag.
+    tag = re.compile(r"</?[a-zA-Z][^>]*>")
+    changed = []
+    for message in danish():
+        ids = [message.id] if isinstance(message.id, str) else list(message.id)
+        strings = [message.string] if isinstance(message.string, str) else list(message.string)
+        if message.id and sorted(tag.findall(strings[0])) != sorted(tag.findall(ids[0])):
+            changed.append(ids[0])
+    assert changed == []
