@@ -515,3 +515,19 @@ def test_an_offer_and_a_demotion_at_once_leave_no_live_offer_to_a_member(app, cl
         else:
             assert status == "lapsed" and anna.role == "member"
             assert team.owner_id == clinic["owner"]
+
+
+def test_the_new_owners_billing_page_says_stripe_is_being_updated(app, clinic, outbox):
+    offer(app, clinic)
+    anna = as_user(app, clinic["anna"])
+    anna.post(link_in(outbox, "anna@clinic.example") + "/accept")
+    page = anna.get("/settings/teams/billing").text
+    assert "Making you the billing contact in Stripe – updating…" in page
+    assert "every 2s" in page
+    polled = anna.get("/settings/teams/billing/pending", headers=HX)
+    assert "updating…" in polled.text and "HX-Refresh" not in polled.headers
+    work_off_outbox(app)
+    polled = anna.get("/settings/teams/billing/pending?owner=1", headers=HX)
+    assert polled.headers.get("HX-Refresh") == "true"
+    page = anna.get("/settings/teams/billing").text
+    assert "updating…" not in page and "You are now the team&#39;s billing contact" in page

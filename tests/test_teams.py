@@ -231,6 +231,9 @@ def test_a_member_leaves_and_the_owner_cannot(client, app, make_user, make_team,
     login(owner)
     assert "Leave team" not in client.get("/settings/teams").text
     assert client.post("/settings/teams/leave").status_code == 403
+    page = client.get("/settings/teams/leave")
+    assert page.status_code == 403 and "You cannot leave" in page.text
+    assert 'href="/settings/teams/ownership' in page.text and "Leave team" not in page.text
 
 
 def test_the_owner_deletes_the_team_after_typing_its_name(

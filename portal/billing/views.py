@@ -168,6 +168,7 @@ def _changes(team) -> dict:
         "plan_failed": service.billing_change_failed(team.id, "change_plan"),
         "details_pending": service.billing_change_pending(team.id, "update_invoice_details"),
         "details_failed": service.billing_change_failed(team.id, "update_invoice_details"),
+        "owner_pending": service.billing_change_pending(team.id, "ownership_to_stripe"),
     }
 
 
@@ -194,7 +195,7 @@ def pending():
     if not is_htmx():
         return redirect(url_for("billing.team"), 303)
     changes = _changes(me.team)
-    if changes["plan_pending"] or changes["details_pending"]:
+    if changes["plan_pending"] or changes["details_pending"] or changes["owner_pending"]:
         return render_template("billing/_pending.html", **changes)
     if request.args.get("plan") and not changes["plan_failed"]:
         message = _(
@@ -205,6 +206,8 @@ def pending():
         flash(message, "success")
     if request.args.get("details") and not changes["details_failed"]:
         flash(_("Invoice details saved. They appear on the next invoice."), "success")
+    if request.args.get("owner"):
+        flash(_("You are now the team's billing contact in Stripe."), "success")
     return hx_refresh()
 
 

@@ -257,7 +257,7 @@ def accept_offer(offer: OwnershipTransfer, user: User, *, now: datetime) -> Team
     enqueue(
         "ownership_to_stripe",
         {"transfer_id": offer.id},
-        key=f"ownership:{offer.id}:stripe",
+        key=f"ownership_to_stripe:{team.id}:{offer.id}",
         now=now,
     )
     return team

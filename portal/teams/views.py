@@ -429,7 +429,10 @@ def remove(membership_id):
 def leave():
     me = _me()
     if not permissions.can_leave(me):
-        abort(403)
+        if me is None:
+            abort(403)
+        # The owner pays for the team: the page says how to hand it on instead.
+        return render_template("teams/leave.html", team=me.team, owner=True), 403
     if request.method == "GET":
         return render_template("teams/leave.html", team=me.team, next=request.args.get("next"))
     name = me.team.name
