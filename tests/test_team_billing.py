@@ -317,6 +317,15 @@ def test_a_plan_switch_is_previewed_with_stripes_prices_before_it_is_confirmed(c
         and "(estimate)" not in page
     )
     assert 'name="confirm" value="yes"' in page and "Keep the current plan" in page
+    # A new billing cycle starts at once: Stripe invoices the year now, less the unused month.
+    due, credit = re.search(
+        r"DKK ([\d,.]+) charged now: the new period, less DKK ([\d,.]+) for the unused part", page
+    ).groups()
+    assert float(credit.replace(",", "")) > 0
+    assert (
+        money_text(clinic.app, total)
+        == f"DKK {float(due.replace(',', '')) + float(credit.replace(',', '')):,.2f}"
+    )
     # Nothing changed, nothing queued.
     remote = clinic.stripe.get(f"/v1/subscriptions/{clinic.subscription_id}")
     assert remote["items"]["data"][0]["price"]["lookup_key"] == "practice_month"

@@ -436,7 +436,8 @@ def _trial_end(team, plan: str, now: datetime) -> int | None:
 
 def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dict:
     """What the switch costs: the price per seat, the new total per period and, from Stripe's
-    invoice preview, the proration charged or credited now. When Stripe does not answer at once,
+    invoice preview, the proration charged or credited now (and, when the billing cycle changes,
+    what is invoiced at once). When Stripe does not answer at once,
     our own prices, marked as an estimate, and no proration."""
     seats = paid_seats(team.id)
     preview = {
@@ -447,6 +448,7 @@ def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dic
         "current_total": period_total(team.plan, team.subscription.interval, seats),
         "total": period_total(plan, interval, seats),
         "proration": None,
+        "due_now": None,
         "trial_days": current_app.config["TRIAL_DAYS"] if _trial_end(team, plan, now) else None,
         "estimate": True,
     }
@@ -460,10 +462,16 @@ def plan_change_preview(team, *, plan: str, interval: str, now: datetime) -> dic
         )["lines"]["data"]
     except BillingUnavailableError:
         return preview
+    total = sum(line["amount"] for line in lines if not line.get("proration"))
+    proration = sum(line["amount"] for line in lines if line.get("proration"))
+    # A new billing cycle starts at once, and Stripe invoices its first period straight away,
+    # less the credit for the unused part of the old one.
+    new_cycle = interval != team.subscription.interval
     return {
         **preview,
-        "total": sum(line["amount"] for line in lines if not line.get("proration")),
-        "proration": sum(line["amount"] for line in lines if line.get("proration")),
+        "total": total,
+        "proration": proration,
+        "due_now": total + proration if new_cycle else None,
         "estimate": False,
     }
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from babel.support import Translations
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -22,6 +23,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+CATALOGUES = Path(__file__).resolve().parents[2] / "portal" / "translations"
 
 
 def pytest_collection_modifyitems(items):
@@ -118,3 +120,15 @@ def shot(page, request):
         page.screenshot(path=str(SHOTS / f"{request.node.name}-{name}.png"), full_page=True)
 
     return take
+
+
+def words(lang: str):
+    """The page text a user of `lang` reads, from the shipped catalogue: a journey in Danish
+    fails where a page shows English (tests/test_i18n.py makes the two differ)."""
+    translations = Translations.load(CATALOGUES, [lang]) if lang != "en" else None
+
+    def text(message: str, **variables) -> str:
+        translated = translations.gettext(message) if translations else message
+        return translated % variables if variables else translated
+
+    return text
