@@ -392,3 +392,11 @@ def test_large_teams_are_offered_a_talk_with_sales(client, make_user, make_team,
 def test_operator_command_needs_contact_or_off(app):
     result = app.test_cli_runner().invoke(args=["teams", "set-managed", "1"])
     assert result.exit_code != 0
+
+
+def test_an_action_the_log_cannot_word_is_refused(app, make_user, make_team):
+    from portal.audit import service as audit
+
+    team = make_team(make_user())
+    with app.app_context(), pytest.raises(ValueError, match="unknown audit action"):
+        audit.record(team, "member.role_changed", actor=None, now=utcnow())

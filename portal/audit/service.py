@@ -65,7 +65,10 @@ def record(
     **details,
 ) -> AuditEvent:
     """Append one entry to a team's audit log in the current transaction. `actor_name` names
-    the actor when it is not the account's name (an invitee's address)."""
+    the actor when it is not the account's name (an invitee's address). Only actions in ACTIONS
+    are recorded, so that every entry reads as a sentence on the team page."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to ACTIONS")
     event = AuditEvent(
         team_id=team_id,
         actor_id=actor.id if actor else None,
