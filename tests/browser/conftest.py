@@ -102,6 +102,7 @@ def live(database_url, local_stripe):
 def live_stripe(live, local_stripe):
     api = StripeTestAPI(local_stripe)
     api.reset()
+    live.mail.messages.clear()  # a test waits for its own emails, not an earlier test's
     with live.app.app_context():
         from portal.billing.service import bootstrap_prices
 
@@ -131,4 +132,12 @@ def words(lang: str):
         translated = translations.gettext(message) if translations else message
         return translated % variables if variables else translated
 
+    def plural(singular: str, plural: str, num: int, **variables) -> str:
+        if translations:
+            translated = translations.ngettext(singular, plural, num)
+        else:
+            translated = singular if num == 1 else plural
+        return translated % {"num": num, **variables}
+
+    text.n = plural
     return text

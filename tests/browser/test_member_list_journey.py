@@ -15,17 +15,18 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.teams import service as teams
 from portal.teams.models import Membership
+from tests.browser.conftest import words
 
 PASSWORD = "morning coffee at the clinic"
 OWNER = "olga@klinik.example"
 
 
-def make_big_team(live) -> None:
+def make_big_team(live, locale: str = "en") -> None:
     """Olga's Practice team: Olga, 101 members and 18 assistants (120 people, 102 paid seats)."""
     now = utcnow()
     with live.app.test_request_context():
         olga = create_user(
-            name="Olga Owner", email=OWNER, password=PASSWORD, locale="en", now=now, verified=True
+            name="Olga Owner", email=OWNER, password=PASSWORD, locale=locale, now=now, verified=True
         )
         db.session.commit()
         provision_subscription(db.session.get(User, olga.id), plan="practice", interval="month")
@@ -175,3 +176,27 @@ def test_admin_pages_searches_filters_and_sorts_a_120_member_team(
     expect(rows(page).last).to_contain_text("Olga Owner")
     expect(rows(page).last).to_contain_text("Today")
     shot("sorted")
+
+
+@pytest.mark.browser_context_args(java_script_enabled=False)
+def test_in_danish_the_list_searches_and_sorts_and_shows_last_active(
+    page: Page, live, live_stripe, shot
+):
+    _ = words("da")
+    make_big_team(live, "da")
+    page.goto(live.url + "/login")
+    page.get_by_label("Email").fill(OWNER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(live.url + "/settings/teams")
+    page.get_by_label(_("Name or email")).fill("member 04")
+    page.get_by_role("button", name=_("Search"), exact=True).click()
+    expect(rows(page)).to_have_count(10)
+    page.goto(live.url + "/settings/teams")
+    page.get_by_role("link", name=_("Name"), exact=True).click()
+    expect(page.locator("#member-status")).to_contain_text(_("sorted by name, A–Z"))
+    expect(page.locator("#members thead")).to_contain_text(_("Last active"))
+    page.goto(live.url + "/settings/teams?sort=name&page=3")
+    expect(rows(page).last).to_contain_text("Olga Owner")
+    expect(rows(page).last).to_contain_text(_("Today"))
+    shot("sorted-da")
