@@ -31,6 +31,7 @@ from portal.billing.views import bp as billing_bp
 from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
+from portal.email_change.views import bp as email_change_bp
 from portal.exports.views import bp as exports_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
@@ -116,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
         plans_bp,
         sales_bp,
         exports_bp,
+        email_change_bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
