@@ -40,6 +40,7 @@ from portal.htmx import hx_redirect
 from portal.invitations.views import bp as invitations_bp
 from portal.outbox.cli import outbox_cli
 from portal.ownership.views import bp as ownership_bp
+from portal.personal_data.views import bp as personal_data_bp
 from portal.plans.views import bp as plans_bp
 from portal.sales.cli import sales_cli
 from portal.sales.views import bp as sales_bp
@@ -118,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
         sales_bp,
         exports_bp,
         email_change_bp,
+        personal_data_bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
