@@ -313,7 +313,7 @@ def test_a_confirmation_link_of_an_address_taken_meanwhile_says_so(client, anna,
     assert client.post("/email/confirm/forged").status_code == 410
 
 
-def test_the_confirmation_page_is_danish_for_a_danish_account(client, make_user, outbox):
+def test_the_confirmation_email_is_danish_for_a_danish_account(client, make_user, outbox):
     user = make_user(email=OLD, locale="da")
     ask(client.application, user)
     [mail] = outbox(NEW)
