@@ -234,6 +234,10 @@ def test_the_owner_sees_why_and_where_to_go_instead(app, clinic):
     assert 'name="password"' not in page.text
     refused = owner.post("/settings/account/delete", data={"password": PASSWORD})
     assert refused.status_code == 409 and 'id="deletion-refused"' in refused.text
+    htmx = owner.post("/settings/account/delete", data={"password": PASSWORD}, headers=HX)
+    assert htmx.status_code == 409 and htmx.headers["HX-Redirect"] == "/settings/account/delete"
+    with app.app_context():
+        assert db.session.get(User, clinic["owner"]).deleted_at is None
 
 
 def test_no_js_deletion_wrong_password_then_goodbye(app, clinic):

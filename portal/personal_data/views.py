@@ -85,11 +85,12 @@ def delete():
         service.delete_account(
             current_user._get_current_object(), password=form.password.data, now=utcnow()
         )
-    except service.OwnsTeamError as error:
-        db.session.rollback()
-        return _page(form, 409, refusal=str(error))
     except service.DeletionRefused as error:
         db.session.rollback()
+        if error.field is None:  # about the account, not the form (it owns a team)
+            if is_htmx():  # the whole page says why and where to go instead
+                return hx_redirect(url_for("personal_data.confirm_delete"), 409)
+            return _page(form, 409, refusal=str(error))
         getattr(form, error.field).errors.append(str(error))
         return _reply_invalid(form)
     db.session.commit()
