@@ -265,3 +265,13 @@ def test_the_account_page_links_export_and_deletion(app, clinic):
     page = as_user(app, clinic["mads"]).get("/settings/account").text
     assert 'href="/settings/account/export"' in page
     assert 'href="/settings/account/delete"' in page
+
+
+def test_the_placeholder_address_takes_no_reset_and_no_login(app, clinic, client, outbox):
+    delete(app, clinic["mads"])
+    placeholder = f"deleted-{clinic['mads']}@invalid"
+    before = len(outbox())
+    assert client.post("/password/forgot", data={"email": placeholder}).status_code == 422
+    login = client.post("/login", data={"email": placeholder, "password": "!deleted"})
+    assert login.status_code == 422
+    assert len(outbox()) == before
