@@ -31,6 +31,7 @@ from portal.billing.views import bp as billing_bp
 from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
+from portal.email_change.views import bp as email_change_bp
 from portal.exports.views import bp as exports_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
@@ -39,6 +40,7 @@ from portal.htmx import hx_redirect
 from portal.invitations.views import bp as invitations_bp
 from portal.outbox.cli import outbox_cli
 from portal.ownership.views import bp as ownership_bp
+from portal.personal_data.views import bp as personal_data_bp
 from portal.plans.views import bp as plans_bp
 from portal.sales.cli import sales_cli
 from portal.sales.views import bp as sales_bp
@@ -116,6 +118,8 @@ def register_blueprints(app: Flask) -> None:
         plans_bp,
         sales_bp,
         exports_bp,
+        email_change_bp,
+        personal_data_bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)

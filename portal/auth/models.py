@@ -24,6 +24,12 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Updated at most once an hour while signed in: the member list's "last active".
     last_seen_at: Mapped[datetime | None]
+    # Email change (portal.email_change): the links name the time of the last change, so a link
+    # made before another change (or an undo) no longer works.
+    email_changed_at: Mapped[datetime | None]
+    email_undone_at: Mapped[datetime | None]
+    # Account deletion (portal.personal_data): the row stays for invoices and the audit log.
+    deleted_at: Mapped[datetime | None]
 
     def get_id(self) -> str:
         # The session version in the id lets logout and a password change end every session.

@@ -597,3 +597,28 @@ def billing_change_failed(team_id: int, kind: str) -> OutboxMessage | None:
         .limit(1)
     )
     return last if last is not None and last.status == "failed" else None
+
+
+def cancel_for_deleted_account(subscription: Subscription, *, now: datetime) -> None:
+    """The account is being deleted: the worker cancels its own subscription at once, without
+    a refund of the period already paid (docs/decisions.md, Billing)."""
+    enqueue(
+        "cancel_deleted_account_subscription",
+        {"subscription_id": subscription.id},
+        key=f"cancel-deleted:{subscription.user_id}:{subscription.id}",
+        now=now,
+        once=True,
+    )
+
+
+@handler("cancel_deleted_account_subscription")
+def carry_out_deletion_cancel(payload: dict, key: str) -> None:
+    subscription = db.session.get(Subscription, payload["subscription_id"])
+    if subscription is None:
+        return
+    stripe = gateway()
+    remote = stripe.retrieve_subscription(subscription.stripe_subscription_id)
+    if remote["status"] != "canceled":
+        # prorate=False: no credit for the unused part; the paid invoice stays as it is.
+        stripe.cancel_subscription(remote["id"], idempotency_key=f"{key}:cancel")
+    sync_subscription(remote["id"], now=utcnow())

@@ -1,0 +1,10 @@
+from wtforms import PasswordField
+from wtforms.validators import InputRequired, Length
+
+from portal.forms import Form
+from portal.i18n import lazy_gettext as _l
+
+
+class DeleteAccountForm(Form):
+    # One field per check delete_account makes; a DeletionRefused names the field it belongs to.
+    password = PasswordField(_l("Your password"), validators=[InputRequired(), Length(max=256)])
