@@ -377,3 +377,14 @@ def test_end_sessions_still_ends_every_session(app, anna):
         assert auth_service.end_sessions(db.session.get(User, anna)) == 2
         db.session.commit()
     assert not signed_in(laptop) and not signed_in(phone)
+
+
+def test_the_log_in_page_after_signing_out_keeps_the_users_language(app, make_user):
+    make_user(email="anna@clinic.example", locale="da")
+    laptop = sign_in(app)
+    laptop.post("/logout/everywhere")
+    page = laptop.get("/login").text
+    assert 'lang="da"' in page and "Du er logget ud på alle enheder." in page
+    laptop = sign_in(app)
+    laptop.post("/logout")
+    assert 'lang="da"' in laptop.get("/login").text

@@ -51,9 +51,13 @@ def start_session(user) -> None:
 
 
 def end_browser_session(response):
-    """Forget the signed-in state in this browser (its record is already ended)."""
+    """Forget the signed-in state in this browser (its record is already ended). The language
+    stays, so the log-in page that follows speaks it."""
+    locale = current_user.locale if current_user.is_authenticated else session.get("locale")
     logout_user()
     session.clear()
+    if locale:
+        session["locale"] = locale
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
@@ -188,8 +192,9 @@ def logout_everywhere():
     if current_user.is_authenticated:
         service.end_sessions(current_user._get_current_object())
         db.session.commit()
+    message = _("You are signed out on every device.")
     response = end_browser_session(redirect(url_for("auth.login"), 303))
-    flash(_("You are signed out on every device."), "success")
+    flash(message, "success")
     return response
 
 

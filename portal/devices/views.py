@@ -35,8 +35,9 @@ def end(session_id):
     if session_id == this.id:  # "sign out" on this device's own row: log out here
         auth_service.end_session(this)
         db.session.commit()
+        message = _("You are logged out on this device.")
         response = end_browser_session(hx_redirect(url_for("auth.login")))
-        flash(_("You are logged out on this device."), "success")
+        flash(message, "success")
         return response
     # Someone else's id, or one already ended (double click, another tab): nothing to end,
     # and the same answer for both.
