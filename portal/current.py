@@ -15,7 +15,7 @@ from sqlalchemy.orm import contains_eager
 
 from portal.auth.models import User
 from portal.devices.models import UserSession
-from portal.devices.service import hash_token
+from portal.devices.service import SessionRef, hash_token, ref
 from portal.extensions import db
 from portal.teams.models import Membership, Team
 from portal.teams.queries import membership_of
@@ -58,12 +58,12 @@ def load_user(user_id: str) -> User | None:
     if row is None or row.User.session_version != int(version):
         return None
     g.membership = row.Membership
-    g.user_session = row.UserSession
+    g.user_session = ref(row.UserSession)
     return row.User
 
 
-def user_session() -> UserSession | None:
-    """The record of this request's session (None when signed out)."""
+def user_session() -> SessionRef | None:
+    """This request's session record, its id and last-seen time (None when signed out)."""
     if not current_user.is_authenticated:
         return None
     return g.get("user_session")
@@ -71,7 +71,7 @@ def user_session() -> UserSession | None:
 
 def set_user_session(record: UserSession) -> None:
     """A user signed in during this request: this is their session from now on."""
-    g.user_session = record
+    g.user_session = ref(record)
 
 
 def membership() -> Membership | None:

@@ -388,3 +388,20 @@ def test_the_log_in_page_after_signing_out_keeps_the_users_language(app, make_us
     laptop = sign_in(app)
     laptop.post("/logout")
     assert 'lang="da"' in laptop.get("/login").text
+
+
+def test_a_session_ended_elsewhere_mid_request_makes_no_error(app, anna):
+    # The request holds its session as plain values (SessionRef): touching, rotating or ending
+    # a row another device deleted a moment ago changes nothing and raises nothing.
+    sign_in(app)
+    [record] = records(app)
+    this = service.ref(record)
+    with app.test_request_context():
+        service.end_all(anna)
+        db.session.commit()
+        later = utcnow() + timedelta(minutes=10)
+        assert service.touch(this, now=later) is True
+        assert isinstance(service.rotate(this), str)
+        service.end(this)
+        db.session.commit()
+    assert records(app) == []

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from portal.devices import service
-from portal.devices.models import UserSession
+from portal.devices.service import SessionRef
 from portal.devices.useragent import describe
 
 
@@ -17,7 +17,7 @@ class DeviceView(NamedTuple):
     is_this: bool
 
 
-def device_list(user, this: UserSession | None, *, now: datetime) -> dict:
+def device_list(user, this: SessionRef | None, *, now: datetime) -> dict:
     """The user's live sessions for templates/devices/_sessions.html, this device first."""
     this_id = this.id if this is not None else None
     views = [

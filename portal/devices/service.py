@@ -8,6 +8,7 @@ all of them. Rules take `now`; the caller commits.
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
@@ -19,6 +20,18 @@ from portal.extensions import db
 TOUCH_EVERY = timedelta(minutes=5)
 USER_AGENT_MAX = 255
 IP_MAX = 45
+
+
+class SessionRef(NamedTuple):
+    """This request's session as plain values: a commit earlier in the request (which expires
+    ORM objects) or the row's deletion by another device cannot make reading it fail."""
+
+    id: int
+    last_seen_at: datetime
+
+
+def ref(record: UserSession) -> SessionRef:
+    return SessionRef(record.id, record.last_seen_at)
 
 
 def hash_token(token: str) -> str:
@@ -41,15 +54,18 @@ def start(user_id: int, *, user_agent: str | None, ip: str | None, now: datetime
     return record, token
 
 
-def rotate(record: UserSession) -> str:
+def rotate(record: UserSession | SessionRef) -> str:
     """Give the session a new random id (after a password change): the old cookie stops
-    working, the device stays signed in and keeps its place in the list."""
+    working, the device stays signed in and keeps its place in the list. (A row another device
+    ended meanwhile stays ended: the new id then names nothing.)"""
     token = secrets.token_urlsafe(32)
-    record.token_hash = hash_token(token)
+    db.session.execute(
+        update(UserSession).where(UserSession.id == record.id).values(token_hash=hash_token(token))
+    )
     return token
 
 
-def touch(record: UserSession, *, now: datetime) -> bool:
+def touch(record: UserSession | SessionRef, *, now: datetime) -> bool:
     """Note that the session was used, at most once per TOUCH_EVERY; True if it wrote."""
     if now - record.last_seen_at < TOUCH_EVERY:
         return False
@@ -66,7 +82,7 @@ def own_session(user_id: int, session_id: int) -> UserSession | None:
     )
 
 
-def end(record: UserSession) -> None:
+def end(record: UserSession | SessionRef) -> None:
     db.session.execute(delete(UserSession).where(UserSession.id == record.id))
 
 
