@@ -32,6 +32,8 @@ from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
 from portal.email_change.views import bp as email_change_bp
+from portal.devices import service as devices
+from portal.devices.views import bp as devices_bp
 from portal.exports.views import bp as exports_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
@@ -109,6 +111,7 @@ def register_blueprints(app: Flask) -> None:
         core.bp,
         auth_bp,
         account_bp,
+        devices_bp,
         billing_bp,
         teams.bp,
         invitations_bp,
@@ -167,6 +170,9 @@ def register_request_hooks(app: Flask) -> None:
         if now - seen_at >= SEEN_AT_RESOLUTION:  # not on every request: no new cookie each time
             session["seen_at"] = now
         record_last_seen(current_user)
+        record = current.user_session()
+        if record is not None and devices.touch(record, now=utcnow()):
+            db.session.commit()
         return None
 
     @app.after_request

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.billing import service as billing
 from portal.billing.seats import reconcile
 from portal.clock import utcnow
+from portal.devices import service as devices
 from portal.extensions import db
 from portal.invitations import service as invitations
 from portal.outbox import service as outbox
@@ -36,13 +37,19 @@ SCHEDULE_TICK = 60  # seconds between looks at the schedule
 
 
 def cleanup(*, now: datetime) -> None:
-    """Retention: old outbox rows and old Stripe event ids."""
+    """Retention: old outbox rows, old Stripe event ids and timed-out session records."""
     config = current_app.config
     rows = outbox.delete_old(before=now - timedelta(days=config["OUTBOX_RETENTION_DAYS"]))
     events = billing.forget_events(
         before=now - timedelta(days=config["STRIPE_EVENT_RETENTION_DAYS"])
     )
-    log.info("clean-up: %d outbox rows and %d Stripe event ids deleted", rows, events)
+    sessions = devices.delete_expired(now=now)
+    log.info(
+        "clean-up: %d outbox rows, %d Stripe event ids and %d timed-out sessions deleted",
+        rows,
+        events,
+        sessions,
+    )
 
 
 def schedule(config) -> dict[str, tuple[timedelta, Callable]]:

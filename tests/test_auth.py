@@ -149,16 +149,23 @@ def test_an_old_hash_is_upgraded_at_login(app, client, make_user):
         )
 
 
-def test_logout_ends_every_session_of_the_user(app, make_user):
+def test_logout_ends_this_session_only(app, make_user):
+    # Issue 15: "Log out" ends this device's session; "Sign out everywhere" ends them all
+    # (tests/test_devices.py).
     make_user(email="anna@clinic.example")
     laptop, phone = app.test_client(), app.test_client()
     for device in (laptop, phone):
         device.post("/login", data={"email": "anna@clinic.example", "password": PASSWORD})
         assert device.get("/settings/account").status_code == 200
+    cookie = laptop.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
     response = laptop.post("/logout")
     assert response.status_code == 303
     assert '"cache", "storage"' in response.headers["Clear-Site-Data"]
-    assert phone.get("/settings/account").status_code == 302
+    assert laptop.get("/settings/account").status_code == 302
+    assert phone.get("/settings/account").status_code == 200
+    # The cookie from before the logout, replayed, opens nothing: its record is gone.
+    laptop.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    assert laptop.get("/settings/account").status_code == 302
 
 
 def test_htmx_request_after_logout_gets_401_and_a_redirect_header(client, make_user, login):

@@ -90,8 +90,12 @@ def requests_for(app, ids: dict):
     """(method, path, query, form, headers) for every rule, method and malformed value."""
     rules = sorted(
         (r for r in app.url_map.iter_rules() if r.endpoint != "static"),
-        # Deleting last, so the other rules reach real rows; logging out after all.
-        key=lambda r: (r.rule == "/logout", r.rule.endswith(("/delete", "/remove", "/revoke"))),
+        # Deleting last, so the other rules reach real rows; ending sessions (logging out,
+        # signing out devices: the walker's own may be among them) after all.
+        key=lambda r: (
+            r.rule.startswith("/logout") or r.endpoint.startswith("devices."),
+            r.rule.endswith(("/delete", "/remove", "/revoke")),
+        ),
     )
     for rule in rules:
         for value in (NUL, CRLF, HUGE):

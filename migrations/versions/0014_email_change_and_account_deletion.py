@@ -2,7 +2,7 @@
 deletion (when the account was deleted)
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-02 10:30:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0014'
-down_revision = '0010'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,11 +1,13 @@
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from portal import current
 from portal.auth import service as auth_service
 from portal.auth.forms import ChangePasswordForm, ProfileForm
-from portal.auth.views import start_session
 from portal.billing import service as billing
+from portal.clock import utcnow
+from portal.devices import presenters as devices
+from portal.devices import service as device_sessions
 from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.referrals import service as referrals
@@ -23,6 +25,7 @@ def _page(profile=None, password=None, status=200):
         prices=billing.tier_prices,
         affiliate=referrals.has_affiliate_link(current_user),
         referrals=referrals.referrals_of(current_user),
+        **devices.device_list(current_user, current.user_session(), now=utcnow()),
     ), status
 
 
@@ -62,12 +65,14 @@ def change_password():
         if auth_service.authenticate(user.email, form.current_password.data) is None:
             form.current_password.errors.append(_("This is not your current password."))
         else:
+            record = current.user_session()
             try:
-                auth_service.set_password(user, form.password.data)
+                auth_service.set_password(user, form.password.data, keep=record.id)
             except auth_service.PasswordPolicyError as error:
                 form.password.errors.append(str(error))
             else:
-                start_session(user)
+                # This device stays signed in, under a new session id.
+                session["sid"] = device_sessions.rotate(record)
                 db.session.commit()
                 flash(_("Your password is changed. You are logged out everywhere else."), "success")
                 return redirect(url_for("account.show"), 303)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from zxcvbn import zxcvbn
 
 from portal.auth.models import User
+from portal.devices import service as devices
 from portal.extensions import db
 from portal.forms import CONTROL
 from portal.i18n import gettext as _
@@ -155,15 +156,33 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Change the password (it must meet the policy) and end every session of this user."""
+def set_password(user: User, password: str, *, keep: int | None = None) -> None:
+    """Change the password (it must meet the policy) and end every session of this user, or
+    every one but `keep` (the id of the session record that changed it)."""
     check_password_policy(password, email=user.email, name=user.name)
     user.password_hash = hasher().hash(password)
-    end_sessions(user)
+    if keep is None:
+        end_sessions(user)
+    else:
+        end_other_sessions(user, keep=keep)
 
 
-def end_sessions(user: User) -> None:
+def end_sessions(user: User) -> int:
+    """End every session of this user, on every device ("sign out everywhere"); the number of
+    session records ended. The session version in the login id changes too: a second lock,
+    every cookie issued before stops matching."""
     user.session_version += 1
+    return devices.end_all(user.id)
+
+
+def end_other_sessions(user: User, *, keep: int) -> int:
+    """End every session of this user but the record `keep`; the number ended."""
+    return devices.end_others(user.id, keep=keep)
+
+
+def end_session(record) -> None:
+    """End one session (log out on this device, or sign out one device from the list)."""
+    devices.end(record)
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:

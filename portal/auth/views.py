@@ -10,9 +10,11 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
+from portal import current
 from portal.auth import service
 from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from portal.clock import utcnow
+from portal.devices import service as devices
 from portal.extensions import db, limiter, login_manager
 from portal.forms import plain
 from portal.htmx import hx_redirect, is_htmx
@@ -30,14 +32,34 @@ def _login_key() -> str:
 
 
 def start_session(user) -> None:
-    """Log in with a new session, so a session id planted before login is worthless."""
+    """Log in with a new session, so a session id planted before login is worthless: a new
+    session record (this device in the account page's list), its random id in the cookie."""
     locale = session.get("locale")
     session.clear()
     if locale and not user.locale:
         user.locale = locale
+    now = utcnow()
+    devices.delete_expired(now=now, user_id=user.id)
+    record, token = devices.start(
+        user.id, user_agent=request.user_agent.string, ip=request.remote_addr, now=now
+    )
     login_user(user)
-    user.last_seen_at = utcnow()
-    session["login_at"] = session["seen_at"] = user.last_seen_at.timestamp()
+    session["sid"] = token
+    current.set_user_session(record)
+    user.last_seen_at = now
+    session["login_at"] = session["seen_at"] = now.timestamp()
+
+
+def end_browser_session(response):
+    """Forget the signed-in state in this browser (its record is already ended). The language
+    stays, so the log-in page that follows speaks it."""
+    locale = current_user.locale if current_user.is_authenticated else session.get("locale")
+    logout_user()
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 def send_verification(user, *, now) -> None:
@@ -155,13 +177,24 @@ def _invited_here(user, next_path: str | None) -> bool:
 
 @bp.post("/logout")
 def logout():
-    if current_user.is_authenticated:
-        service.end_sessions(current_user)
+    """Log out on this device; the user's other devices stay signed in."""
+    record = current.user_session()
+    if record is not None:
+        service.end_session(record)
         db.session.commit()
-    logout_user()
-    session.clear()
-    response = redirect(service.safe_next(request.form.get("next"), url_for("auth.login")), 303)
-    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    target = service.safe_next(request.form.get("next"), url_for("auth.login"))
+    return end_browser_session(redirect(target, 303))
+
+
+@bp.post("/logout/everywhere")
+def logout_everywhere():
+    """Sign out on every device, this one included."""
+    if current_user.is_authenticated:
+        service.end_sessions(current_user._get_current_object())
+        db.session.commit()
+    message = _("You are signed out on every device.")
+    response = end_browser_session(redirect(url_for("auth.login"), 303))
+    flash(message, "success")
     return response
 
 
