@@ -45,6 +45,8 @@ from portal.sales.views import bp as sales_bp
 from portal.team_templates.views import bp as templates_bp
 from portal.teams import views as teams
 from portal.teams.cli import teams_cli
+from portal.twofa import views as two_factor
+from portal.twofa.cli import two_factor_cli
 from portal.worker import worker_command
 
 
@@ -116,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
         plans_bp,
         sales_bp,
         exports_bp,
+        two_factor.bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
@@ -165,6 +168,9 @@ def register_request_hooks(app: Flask) -> None:
         record_last_seen(current_user)
         return None
 
+    # After the timeouts (a timed-out session is no member): a team's 2FA rule, in one place.
+    app.before_request(two_factor.enforce_team_requirement)
+
     @app.after_request
     def end_transaction(response):
         end_request_transaction()
@@ -172,7 +178,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
+    for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli, two_factor_cli):
         app.cli.add_command(command)
     app.cli.add_command(worker_check_command)
 

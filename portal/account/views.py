@@ -9,6 +9,7 @@ from portal.billing import service as billing
 from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.referrals import service as referrals
+from portal.twofa import service as two_factor
 
 bp = Blueprint("account", __name__, url_prefix="/settings/account")
 
@@ -23,6 +24,7 @@ def _page(profile=None, password=None, status=200):
         prices=billing.tier_prices,
         affiliate=referrals.has_affiliate_link(current_user),
         referrals=referrals.referrals_of(current_user),
+        two_factor_on=two_factor.is_enabled(current_user),
     ), status
 
 
