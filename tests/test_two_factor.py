@@ -202,6 +202,12 @@ def test_rotating_the_key_re_encrypts_every_secret(app, make_user, database_url,
             db.engine.dispose()
 
 
+def test_new_key_prints_a_usable_fernet_key(app):
+    result = app.test_cli_runner().invoke(args=["two-factor", "new-key"])
+    assert result.exit_code == 0
+    Fernet(result.output.strip())
+
+
 def test_production_refuses_to_start_without_a_valid_encryption_key(monkeypatch):
     monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)
     monkeypatch.delenv("FLASK_TOTP_ENCRYPTION_KEYS", raising=False)
@@ -434,3 +440,21 @@ def test_new_recovery_codes_on_the_page(app, client, make_user):
     assert done.status_code == 200
     new = re.findall(r"<li><code>([a-z2-9-]{11})</code></li>", done.text)
     assert len(new) == 10 and codes[2] not in new
+
+
+@pytest.mark.postgres
+def test_two_requests_with_the_same_code_at_once_one_wins(app, make_user):
+    from tests.test_concurrency import race
+
+    user_id = make_user()
+    secret, codes = enable(app, user_id)
+    later = utcnow() + timedelta(minutes=2)
+    code = code_at(secret, later)
+
+    def use(value):
+        return lambda: service.verify(db.session.get(User, user_id), value, now=later)
+
+    assert sorted(race(app, use(code), use(code))) == [False, True]
+    assert sorted(race(app, use(codes[0]), use(codes[0]))) == [False, True]
+    with app.app_context():
+        assert service.recovery_codes_left(db.session.get(User, user_id)) == 9

@@ -47,16 +47,18 @@ def upgrade():
         batch_op.create_index(
             batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False
         )
-    with op.batch_alter_table('teams') as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                'require_two_factor', sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # A plain ADD COLUMN (SQLite can): a batch would rebuild teams without its AUTOINCREMENT
+    # (a server default that is an expression makes Alembic rebuild), and ids would be reused.
+    op.add_column(
+        'teams',
+        sa.Column('require_two_factor', sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade():
-    with op.batch_alter_table('teams') as batch_op:
+    with op.batch_alter_table(
+        'teams', table_kwargs={'sqlite_autoincrement': True}
+    ) as batch_op:
         batch_op.drop_column('require_two_factor')
     op.drop_table('recovery_codes')
     op.drop_table('two_factor')
