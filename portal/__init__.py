@@ -31,9 +31,9 @@ from portal.billing.views import bp as billing_bp
 from portal.clinical_sessions.views import bp as sessions_bp
 from portal.clock import utcnow
 from portal.db import end_request_transaction
-from portal.email_change.views import bp as email_change_bp
 from portal.devices import service as devices
 from portal.devices.views import bp as devices_bp
+from portal.email_change.views import bp as email_change_bp
 from portal.exports.views import bp as exports_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.forms import MAX_ID
@@ -49,6 +49,8 @@ from portal.sales.views import bp as sales_bp
 from portal.team_templates.views import bp as templates_bp
 from portal.teams import views as teams
 from portal.teams.cli import teams_cli
+from portal.twofa import views as two_factor
+from portal.twofa.cli import two_factor_cli
 from portal.worker import worker_command
 
 
@@ -123,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
         exports_bp,
         email_change_bp,
         personal_data_bp,
+        two_factor.bp,
     ):
         app.register_blueprint(blueprint)
     teams.init_app(app)
@@ -175,6 +178,9 @@ def register_request_hooks(app: Flask) -> None:
             db.session.commit()
         return None
 
+    # After the timeouts (a timed-out session is no member): a team's 2FA rule, in one place.
+    app.before_request(two_factor.enforce_team_requirement)
+
     @app.after_request
     def end_transaction(response):
         end_request_transaction()
@@ -182,7 +188,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli):
+    for command in (billing_cli, worker_command, outbox_cli, teams_cli, sales_cli, two_factor_cli):
         app.cli.add_command(command)
     app.cli.add_command(worker_check_command)
 

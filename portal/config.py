@@ -1,5 +1,7 @@
 """Configuration: defaults here, then instance/config.py, then FLASK_* environment variables."""
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -7,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+from cryptography.fernet import Fernet
 
 
 class ConfigError(click.ClickException):
@@ -85,6 +88,15 @@ DEFAULTS = {
     "RATELIMIT_INVITE_TEAM": "200/day",
     "RATELIMIT_RESEND": "5/hour",
     "RATELIMIT_CONTACT": "5/hour",
+    # Two-step sign-in: failed codes per account, on the log-in step and the settings forms
+    # together (a correct code after the limit is refused too).
+    "RATELIMIT_TWO_FACTOR": "5/minute;20/hour",
+    # Seconds between the password step and the code step of a log-in.
+    "TWO_FACTOR_LOGIN_SECONDS": 300,
+    # Fernet keys for the authenticator secrets, comma-separated: the first encrypts, all
+    # decrypt (rotation: put the new key first, run `flask two-factor rotate-key`, then drop
+    # the old one). Required outside development mode; there a key made from SECRET_KEY.
+    "TOTP_ENCRYPTION_KEYS": None,
     "OUTBOX_MAX_ATTEMPTS": 8,
     # The worker's scheduled jobs (seconds) and how long handled rows are kept (days).
     "RECONCILE_EVERY": 24 * 3600,
@@ -157,6 +169,7 @@ def load(app, test_config: dict | None) -> None:
     if uri.startswith("postgres://") or uri.startswith("postgresql://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
     _check_production(app.config)
+    app.config["TOTP_ENCRYPTION_KEYS"] = totp_keys(app.config)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
 
@@ -188,6 +201,31 @@ def trusted_hosts(config) -> list[str]:
     return list(hosts)
 
 
+def totp_keys(config) -> list[str]:
+    """The Fernet keys of the authenticator secrets, the encrypting one first. A malformed key
+    stops start-up; development mode without keys uses one made from SECRET_KEY."""
+    keys = config.get("TOTP_ENCRYPTION_KEYS") or []
+    if isinstance(keys, str):
+        keys = keys.split(",")
+    keys = [key.strip() for key in keys if key and key.strip()]
+    if not keys:
+        if not config["PORTAL_DEV"]:  # _check_production has said so already; belt and braces
+            raise ConfigError(
+                "Missing configuration outside development mode: TOTP_ENCRYPTION_KEYS"
+            )
+        digest = hashlib.sha256(b"portal-totp-dev:" + str(config["SECRET_KEY"]).encode()).digest()
+        return [base64.urlsafe_b64encode(digest).decode()]
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"TOTP_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64"
+                " bytes; make one with `flask two-factor new-key`)."
+            ) from None
+    return keys
+
+
 def _apply_dev_defaults(app) -> None:
     for key, value in DEV_DEFAULTS.items():
         if app.config.get(key) == DEFAULTS.get(key):
@@ -215,7 +253,13 @@ def _check_production(config) -> None:
         return
     missing = [
         key
-        for key in ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL")
+        for key in (
+            "SECRET_KEY",
+            "STRIPE_API_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "PUBLIC_URL",
+            "TOTP_ENCRYPTION_KEYS",
+        )
         if not config.get(key)
     ]
     if config["MAIL_ENABLED"] and not config.get("MAIL_SERVER"):

@@ -119,6 +119,11 @@ def can_toggle_sharing(me: Membership | None, team: Team) -> bool:
     return is_admin(me) and me.team_id == team.id and team.is_practice
 
 
+def can_require_two_factor(me: Membership | None, team: Team) -> bool:
+    """Require two-step sign-in for every member, or stop requiring it: the team's admins."""
+    return is_admin(me) and me.team_id == team.id
+
+
 def can_share_session(me: Membership | None, session) -> bool:
     return (
         me is not None

@@ -16,6 +16,7 @@ PRODUCTION = {
     "PUBLIC_URL": "https://portal.clinic.example",
     "MAIL_SERVER": "127.0.0.1",
     "RATELIMIT_ALLOW_MEMORY": True,
+    "TOTP_ENCRYPTION_KEYS": "mV2qkJ7o7cJ3g0i2w1t5zXb1aQy2Lh0e3m8sYbqg8lE=",
 }
 
 
@@ -45,7 +46,8 @@ def test_healthz_is_503_when_the_database_is_down(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL"]
+    "missing",
+    ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "PUBLIC_URL", "TOTP_ENCRYPTION_KEYS"],
 )
 def test_production_refuses_to_start_without_secrets(missing, monkeypatch):
     monkeypatch.delenv("FLASK_PORTAL_DEV", raising=False)

@@ -11,6 +11,7 @@ from portal.devices import service as device_sessions
 from portal.extensions import db, limiter
 from portal.i18n import gettext as _
 from portal.referrals import service as referrals
+from portal.twofa import service as two_factor
 
 bp = Blueprint("account", __name__, url_prefix="/settings/account")
 
@@ -26,6 +27,7 @@ def _page(profile=None, password=None, status=200):
         affiliate=referrals.has_affiliate_link(current_user),
         referrals=referrals.referrals_of(current_user),
         **devices.device_list(current_user, current.user_session(), now=utcnow()),
+        two_factor_on=two_factor.is_enabled(current_user),
     ), status
 
 

@@ -46,6 +46,8 @@ ACTIONS = {
     "ownership.declined": _l("declined ownership of the team (offered by %(target)s)"),
     "team.managed": _l("set the team as managed by %(target)s"),
     "team.unmanaged": _l("ended managed mode"),
+    "team.two_factor_on": _l("required two-step sign-in for every member"),
+    "team.two_factor_off": _l("stopped requiring two-step sign-in"),
 }
 
 

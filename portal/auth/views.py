@@ -13,6 +13,7 @@ from flask_login import current_user, login_user, logout_user
 from portal import current
 from portal.auth import service
 from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
+from portal.auth.models import User
 from portal.clock import utcnow
 from portal.devices import service as devices
 from portal.extensions import db, limiter, login_manager
@@ -23,6 +24,7 @@ from portal.invitations.service import find_by_token, state
 from portal.links import public_url
 from portal.outbox.service import email_user
 from portal.referrals.service import record_signup as record_referral
+from portal.twofa import service as two_factor
 
 bp = Blueprint("auth", __name__)
 
@@ -60,6 +62,34 @@ def end_browser_session(response):
         session["locale"] = locale
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
+
+
+# Between the password and the code of a two-step log-in the session holds only this: the
+# user's id and when the password was right. It is not a login (current_user stays anonymous).
+PENDING = "two_factor_pending"
+
+
+def begin_second_step(user) -> None:
+    """The password was right and the account uses two-step sign-in: remember whose code the
+    next step asks for, in a fresh session (nothing of an earlier one survives but the locale)."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    session[PENDING] = {"user_id": user.id, "at": utcnow().timestamp()}
+
+
+def pending_user():
+    """The user whose code the log-in step waits for, while the few minutes last; else None."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict):
+        return None
+    age = utcnow().timestamp() - float(pending.get("at", 0))
+    if not 0 <= age <= current_app.config["TWO_FACTOR_LOGIN_SECONDS"]:
+        session.pop(PENDING, None)
+        return None
+    user = db.session.get(User, pending.get("user_id"))
+    return user if user is not None and two_factor.is_enabled(user) else None
 
 
 def send_verification(user, *, now) -> None:
@@ -149,6 +179,10 @@ def login():
         user = service.authenticate(form.email.data, form.password.data)
         if user is not None and not user.is_verified and _invited_here(user, form.next.data):
             user.email_verified_at = utcnow()  # the invitation link was delivered to this address
+        if user is not None and user.is_verified and two_factor.is_enabled(user):
+            begin_second_step(user)
+            db.session.commit()
+            return redirect(url_for("twofa.login", next=form.next.data or None), 303)
         if user is not None and user.is_verified:
             start_session(user)
             db.session.commit()

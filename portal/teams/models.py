@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
@@ -30,6 +30,8 @@ class Team(db.Model):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), unique=True)
     managed_contact: Mapped[str | None] = mapped_column(String(200))
     sharing_enabled: Mapped[bool] = mapped_column(default=False)
+    # Members without two-step sign-in reach only its set-up page (portal.twofa.views).
+    require_two_factor: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Bumped under the team lock at every seat change; names the Stripe idempotency key.
     seat_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,7 @@ from datetime import datetime
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, true
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, true
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
@@ -14,6 +14,7 @@ from portal.db import plain_rows
 from portal.exceptions import NotFoundError
 from portal.extensions import db
 from portal.teams.models import PAID_ROLES, ROLES, Membership, Team
+from portal.twofa.models import TwoFactor
 
 PAGE_SIZE = 50
 # Longer searches match nobody's name or email; the bound keeps LIKE patterns small.
@@ -31,6 +32,7 @@ class MemberRow(NamedTuple):
     name: str
     email: str
     last_seen_at: datetime | None
+    two_factor_on: bool  # two-step sign-in set up (shown to admins)
 
     @property
     def is_paid_seat(self) -> bool:
@@ -107,6 +109,9 @@ ROW_COLUMNS = (
     User.name,
     User.email,
     User.last_seen_at,
+    exists()
+    .where(TwoFactor.user_id == Membership.user_id, TwoFactor.enabled_at.is_not(None))
+    .label("two_factor_on"),
 )
 # Role order for sorting: as the role table reads (admins, members, assistants), the same in
 # every language (the labels' alphabetical order is not).
