@@ -1,14 +1,15 @@
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from portal import current
 from portal.auth import service as auth_service
 from portal.auth.forms import ChangePasswordForm, ProfileForm
+from portal.auth.limits import password_check_limit
 from portal.billing import service as billing
 from portal.clock import utcnow
 from portal.devices import presenters as devices
 from portal.devices import service as device_sessions
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.referrals import service as referrals
 from portal.twofa import service as two_factor
@@ -49,17 +50,9 @@ def update_profile():
     return redirect(url_for("account.show"), 303)
 
 
-def _user_key() -> str:
-    return f"user:{current_user.id}"
-
-
 @bp.post("/password")
 @login_required
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_PASSWORD_CHANGE"],
-    key_func=_user_key,
-    error_message=lambda: _("Too many attempts to change your password."),
-)
+@password_check_limit("user", lambda: _("Too many attempts to change your password."))
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():

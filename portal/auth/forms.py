@@ -39,9 +39,9 @@ def name_field() -> StringField:
     )
 
 
-def work_email_field() -> EmailField:
+def work_email_field(label=None) -> EmailField:
     return EmailField(
-        _l("Work email"),
+        label or _l("Work email"),
         filters=[strip],
         validators=[
             DataRequired(),

@@ -5,7 +5,6 @@ Opening a link changes nothing (mail scanners open links): it shows a button tha
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -16,10 +15,11 @@ from flask import (
 from flask_login import current_user, login_required, logout_user
 
 from portal.auth import service as auth
+from portal.auth.limits import password_check_limit
 from portal.clock import utcnow
 from portal.email_change import service
 from portal.email_change.forms import EmailChangeForm
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.htmx import announce, is_htmx
 from portal.i18n import gettext as _
 
@@ -42,17 +42,9 @@ def edit():
     return _form(EmailChangeForm())
 
 
-def _user_key() -> str:
-    return f"email-change:{current_user.id}"
-
-
 @bp.post("/settings/account/email")
 @login_required
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_PASSWORD_CHANGE"],
-    key_func=_user_key,
-    error_message=lambda: _("Too many attempts to change your email address."),
-)
+@password_check_limit("email-change", lambda: _("Too many attempts to change your email address."))
 def request_change():
     form = EmailChangeForm()
     if form.validate_on_submit():

@@ -5,7 +5,6 @@ import json
 from flask import (
     Blueprint,
     Response,
-    current_app,
     make_response,
     render_template,
     session,
@@ -14,9 +13,10 @@ from flask import (
 from flask_login import current_user, login_required, logout_user
 
 from portal import current
+from portal.auth.limits import password_check_limit
 from portal.billing import service as billing
 from portal.clock import utcnow
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.htmx import announce, hx_redirect, is_htmx
 from portal.i18n import gettext as _
 from portal.personal_data import service
@@ -59,10 +59,6 @@ def _page(form, status=200, refusal=None):
     return render_template("personal_data/delete.html", **context), status
 
 
-def _user_key() -> str:
-    return f"delete-account:{current_user.id}"
-
-
 @bp.get("/settings/account/delete")
 @login_required
 def confirm_delete():
@@ -71,11 +67,7 @@ def confirm_delete():
 
 @bp.post("/settings/account/delete")
 @login_required
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_PASSWORD_CHANGE"],
-    key_func=_user_key,
-    error_message=lambda: _("Too many attempts to delete your account."),
-)
+@password_check_limit("delete-account", lambda: _("Too many attempts to delete your account."))
 def delete():
     form = DeleteAccountForm()
     if not form.validate_on_submit():
