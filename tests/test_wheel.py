@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.postgres
@@ -149,6 +150,7 @@ def test_installed_wheel_migrates_works_and_serves(wheel, empty_database, tmp_pa
         PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         DATABASE_URL=empty_database,
         FLASK_SECRET_KEY=secrets.token_hex(32),
+        FLASK_TOTP_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         FLASK_STRIPE_API_KEY="sk_test_x",
         FLASK_STRIPE_WEBHOOK_SECRET="whsec_x",
         FLASK_PUBLIC_URL=f"http://127.0.0.1:{port}",
