@@ -1,8 +1,9 @@
 """Export my data (GDPR art. 20) and Delete my account (art. 17)."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
+import pyotp
 import pytest
 
 from devtools.provision import provision_subscription
@@ -18,6 +19,7 @@ from portal.personal_data import service
 from portal.referrals.models import Referral
 from portal.team_templates.models import NoteTemplate
 from portal.teams.models import Membership, Team
+from portal.twofa.models import TwoFactor
 from tests.conftest import PASSWORD, work_off_outbox
 
 HX = {"HX-Request": "true"}
@@ -275,3 +277,55 @@ def test_the_placeholder_address_takes_no_reset_and_no_login(app, clinic, client
     login = client.post("/login", data={"email": placeholder, "password": "!deleted"})
     assert login.status_code == 422
     assert len(outbox()) == before
+
+
+# -- deletion with two-step sign-in on --
+def enable_two_factor(app, user_id):
+    from tests.test_two_factor import enable
+
+    return enable(app, user_id, now=utcnow() - timedelta(minutes=2))
+
+
+def test_with_two_step_sign_in_on_deletion_takes_a_code(app, clinic):
+    secret, recovery = enable_two_factor(app, clinic["mads"])
+    for code in (None, "", "000000"):
+        with pytest.raises(service.DeletionRefused) as refused, app.test_request_context():
+            user = db.session.get(User, clinic["mads"])
+            service.delete_account(user, password=PASSWORD, code=code, now=utcnow())
+        assert refused.value.field == "code"
+        with app.app_context():
+            assert db.session.get(User, clinic["mads"]).deleted_at is None
+    with app.test_request_context():
+        user = db.session.get(User, clinic["mads"])
+        service.delete_account(user, password=PASSWORD, code=recovery[0], now=utcnow())
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(User, clinic["mads"]).deleted_at is not None
+        assert db.session.query(TwoFactor).filter_by(user_id=clinic["mads"]).count() == 0
+
+
+def test_a_wrong_password_does_not_use_up_the_code(app, clinic):
+    secret, _ = enable_two_factor(app, clinic["mads"])
+    code = pyotp.TOTP(secret).now()
+    with pytest.raises(service.DeletionRefused) as refused, app.test_request_context():
+        user = db.session.get(User, clinic["mads"])
+        service.delete_account(user, password="not it", code=code, now=utcnow())
+    assert refused.value.field == "password"
+    with app.test_request_context():
+        user = db.session.get(User, clinic["mads"])
+        service.delete_account(user, password=PASSWORD, code=code, now=utcnow())
+
+
+def test_the_page_asks_for_the_code_only_when_two_step_sign_in_is_on(app, clinic):
+    assert 'name="code"' not in as_user(app, clinic["mads"]).get("/settings/account/delete").text
+    secret, _ = enable_two_factor(app, clinic["mads"])
+    client = app.test_client()
+    client.post("/login", data={"email": MADS, "password": PASSWORD})
+    client.post("/login/2fa", data={"code": pyotp.TOTP(secret).now()})
+    page = client.get("/settings/account/delete")
+    assert page.status_code == 200 and 'name="code"' in page.text
+    assert 'autocomplete="one-time-code"' in page.text
+    wrong = client.post("/settings/account/delete", data={"password": PASSWORD, "code": "123456"})
+    assert wrong.status_code == 422 and 'id="code-error"' in wrong.text
+    with app.app_context():
+        assert db.session.get(User, clinic["mads"]).deleted_at is None

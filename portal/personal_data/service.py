@@ -26,6 +26,7 @@ from portal.team_templates.models import NoteTemplate
 from portal.teams import service as teams
 from portal.teams.models import Membership, Team
 from portal.teams.queries import membership_of
+from portal.twofa import service as twofa
 
 DELETED_NAME = "deleted user"
 EXPORT_VERSION = 1
@@ -164,13 +165,17 @@ def check_deletion(user: User) -> None:
         )
 
 
-def delete_account(user: User, *, password: str, now: datetime) -> None:
+def delete_account(user: User, *, password: str, code: str | None = None, now: datetime) -> None:
     """Delete the account: leave the team (seats follow), cancel the own subscription, remove
     the personal data, end every session and confirm to the old address. DeletionRefused says
-    why not (OwnsTeamError; a wrong password, field "password")."""
+    why not (OwnsTeamError; a wrong password, field "password"; with two-step sign-in on, a
+    missing or wrong code from the app or a recovery code, field "code")."""
     check_deletion(user)
     if auth.authenticate(user.email, password) is None:
         raise DeletionRefused(_("This is not your current password."), field="password")
+    # After the password, so that a mistyped password does not use up the code.
+    if twofa.is_enabled(user) and not twofa.verify(user, code or "", now=now):
+        raise DeletionRefused(_("That code is not right."), field="code")
     address, name, locale = user.email, user.name, user.locale
     own = billing.own_subscription(user)
     me = membership_of(user)
@@ -206,6 +211,7 @@ def _remove_personal_data(user: User, *, address: str, name: str, now: datetime)
         .values(email=placeholder_email(user), name=None)
     )
     _anonymise_audit(user, address=address, name=name)
+    twofa.remove(user)
     user.name = DELETED_NAME
     user.email = placeholder_email(user)
     user.password_hash = "!deleted"  # not an argon2 hash: no password matches it

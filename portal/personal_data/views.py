@@ -20,7 +20,8 @@ from portal.extensions import db
 from portal.htmx import announce, hx_redirect, is_htmx
 from portal.i18n import gettext as _
 from portal.personal_data import service
-from portal.personal_data.forms import DeleteAccountForm
+from portal.personal_data.forms import DeleteAccountForm, DeleteAccountWithCodeForm
+from portal.twofa import service as twofa
 
 bp = Blueprint("personal_data", __name__)
 
@@ -59,23 +60,32 @@ def _page(form, status=200, refusal=None):
     return render_template("personal_data/delete.html", **context), status
 
 
+def _form():
+    user = current_user._get_current_object()
+    return DeleteAccountWithCodeForm() if twofa.is_enabled(user) else DeleteAccountForm()
+
+
 @bp.get("/settings/account/delete")
 @login_required
 def confirm_delete():
-    return _page(DeleteAccountForm())
+    return _page(_form())
 
 
 @bp.post("/settings/account/delete")
 @login_required
 @password_check_limit("delete-account", lambda: _("Too many attempts to delete your account."))
 def delete():
-    form = DeleteAccountForm()
+    form = _form()
     if not form.validate_on_submit():
         return _reply_invalid(form)
     locale = current_user.locale
+    code = form.code.data if "code" in form else None
     try:
         service.delete_account(
-            current_user._get_current_object(), password=form.password.data, now=utcnow()
+            current_user._get_current_object(),
+            password=form.password.data,
+            code=code,
+            now=utcnow(),
         )
     except service.DeletionRefused as error:
         db.session.rollback()

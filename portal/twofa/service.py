@@ -257,9 +257,14 @@ def disable(user: User, password: str, code: str, *, now: datetime) -> None:
         raise WrongPasswordError(_("This is not your current password."))
     if not verify(user, code, now=now):
         raise WrongCodeError(_("That code is not right."))
+    remove(user)
+    _email(user, "two_factor_off", now)
+
+
+def remove(user: User) -> None:
+    """Forget the secret and the recovery codes (turning it off, deleting the account)."""
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.execute(delete(TwoFactor).where(TwoFactor.user_id == user.id))
-    _email(user, "two_factor_off", now)
 
 
 def _email(user: User, template: str, now: datetime) -> None:

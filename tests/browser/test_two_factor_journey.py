@@ -20,7 +20,7 @@ from portal.teams.models import Membership
 from portal.teams.service import create_team
 from portal.twofa import service
 from tests.browser.test_billing_journey import log_in, snap
-from tests.browser.test_ownership_journey import make_user
+from tests.browser.test_ownership_journey import PASSWORD, make_user
 
 CLARA = "clara@klinik.example"
 OLGA = "olga@klinik.example"
@@ -92,6 +92,19 @@ def test_set_up_log_out_log_in_with_a_code_then_with_a_recovery_code(
     page.get_by_label("Code from the app, or a recovery code").fill(codes[0])
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#code-error")).to_contain_text("not right, or it was used already")
+
+    # 4. Deleting the account takes a code as well as the password.
+    page.get_by_label("Code from the app, or a recovery code").fill(codes[1])
+    page.get_by_role("button", name="Log in").click()
+    page.locator("#your-data").get_by_role("link", name="Delete my account").click()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#code-error")).to_have_text("Enter the code.")
+    page.get_by_label("Your password").fill(PASSWORD)  # a password field is never sent back
+    # (The app's code of this step was used to log in above, so a recovery code.)
+    page.get_by_label("Code from the app, or a recovery code").fill(codes[2])
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page).to_have_url(live.url + "/goodbye")
 
 
 def test_an_admin_requires_two_factor_and_a_member_is_sent_to_set_up(
