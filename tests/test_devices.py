@@ -405,3 +405,81 @@ def test_a_session_ended_elsewhere_mid_request_makes_no_error(app, anna):
         service.end(this)
         db.session.commit()
     assert records(app) == []
+
+
+# -- confirm it is you (ASVS 7.5.2): the password again, 15 minutes after the log-in --
+def age_login(client, minutes=16):
+    with client.session_transaction() as session:
+        session["login_at"] -= minutes * 60
+
+
+def test_after_15_minutes_signing_out_a_device_asks_for_the_password_first(app, anna):
+    laptop = sign_in(app)
+    phone = sign_in(app, user_agent=SAFARI_IPHONE)
+    phone_id = records(app)[1].id
+    age_login(laptop, minutes=14)
+    assert laptop.post(f"/settings/account/sessions/{phone_id}/end").status_code == 303
+    phone = sign_in(app, user_agent=SAFARI_IPHONE)
+    phone_id = records(app)[1].id
+    age_login(laptop, minutes=2)  # 16 minutes since the log-in
+    asked = laptop.post(f"/settings/account/sessions/{phone_id}/end")
+    assert asked.status_code == 200 and "<h1" in asked.text
+    assert "Confirm it is you" in asked.text and 'name="confirm-password"' in asked.text
+    assert f'action="/settings/account/sessions/{phone_id}/end"' in asked.text
+    assert ">Sign out Safari on iPhone</button>" in asked.text
+    assert signed_in(phone)
+    wrong = laptop.post(
+        f"/settings/account/sessions/{phone_id}/end", data={"confirm-password": "no"}
+    )
+    assert wrong.status_code == 422 and 'id="confirm-password-error"' in wrong.text
+    assert signed_in(phone)
+    right = laptop.post(
+        f"/settings/account/sessions/{phone_id}/end", data={"confirm-password": PASSWORD}
+    )
+    assert right.status_code == 303 and not signed_in(phone)
+    # Confirmed: the next 15 minutes need no password.
+    tablet = sign_in(app, user_agent=FIREFOX_LINUX)
+    assert laptop.post("/settings/account/sessions/end-others").status_code == 303
+    assert not signed_in(tablet) and signed_in(laptop)
+
+
+def test_with_htmx_the_password_form_replaces_the_device_list(app, anna):
+    laptop = sign_in(app)
+    phone = sign_in(app, user_agent=SAFARI_IPHONE)
+    age_login(laptop)
+    asked = laptop.post("/settings/account/sessions/end-others", headers=HTMX)
+    assert asked.status_code == 200 and "<html" not in asked.text
+    assert asked.text.startswith('<section class="card" id="devices"')
+    assert 'hx-post="/settings/account/sessions/end-others"' in asked.text
+    assert "Enter your password to continue." in asked.headers["HX-Trigger"]
+    done = laptop.post(
+        "/settings/account/sessions/end-others", data={"confirm-password": PASSWORD}, headers=HTMX
+    )
+    assert "1 other device is signed out." in done.headers["HX-Trigger"]
+    assert not signed_in(phone) and signed_in(laptop)
+
+
+def test_sign_out_everywhere_asks_for_the_password_after_15_minutes(app, anna):
+    laptop = sign_in(app)
+    phone = sign_in(app, user_agent=SAFARI_IPHONE)
+    age_login(laptop)
+    asked = laptop.post("/logout/everywhere")
+    assert asked.status_code == 200 and ">Sign out everywhere</button>" in asked.text
+    assert signed_in(laptop) and signed_in(phone)
+    done = laptop.post("/logout/everywhere", data={"confirm-password": PASSWORD})
+    assert done.status_code == 303 and not signed_in(laptop) and not signed_in(phone)
+
+
+def test_wrong_passwords_to_confirm_are_limited(app, anna):
+    laptop = sign_in(app)
+    age_login(laptop)
+    limit = int(app.config["RATELIMIT_PASSWORD_CHANGE"].split("/")[0])
+    for _ in range(limit):
+        wrong = laptop.post(
+            "/settings/account/sessions/end-others", data={"confirm-password": "no"}
+        )
+        assert wrong.status_code == 422
+    blocked = laptop.post(
+        "/settings/account/sessions/end-others", data={"confirm-password": PASSWORD}
+    )
+    assert blocked.status_code == 429

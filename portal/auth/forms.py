@@ -84,3 +84,12 @@ class ProfileForm(Form):
 class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
     password = PasswordField(_l("New password"), validators=[InputRequired(), NewPassword()])
+
+
+class ConfirmPasswordForm(Form):
+    """The password again, before an action that needs a fresh sign-in (auth.reauth)."""
+
+    FIELD = "confirm-password"  # its own name and id: the account page has other password fields
+    password = PasswordField(
+        _l("Your password"), validators=[InputRequired(), Length(max=256)], name=FIELD, id=FIELD
+    )

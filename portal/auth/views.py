@@ -11,7 +11,7 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 
 from portal import current
-from portal.auth import service
+from portal.auth import reauth, service
 from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from portal.auth.models import User
 from portal.clock import utcnow
@@ -221,9 +221,13 @@ def logout():
 
 
 @bp.post("/logout/everywhere")
+@reauth.limit("end-sessions")
 def logout_everywhere():
-    """Sign out on every device, this one included."""
+    """Sign out on every device, this one included (after the password, unless fresh)."""
     if current_user.is_authenticated:
+        ask = reauth.password_first(_("Sign out everywhere"), target="devices")
+        if ask is not None:
+            return ask
         service.end_sessions(current_user._get_current_object())
         db.session.commit()
     message = _("You are signed out on every device.")

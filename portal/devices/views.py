@@ -4,6 +4,7 @@ from flask import Blueprint, flash, make_response, redirect, render_template, ur
 from flask_login import current_user, login_required
 
 from portal import current
+from portal.auth import reauth
 from portal.auth import service as auth_service
 from portal.auth.views import end_browser_session
 from portal.clock import utcnow
@@ -30,6 +31,7 @@ def _reply(message: str):
 
 @bp.post("/<int:session_id>/end")
 @login_required
+@reauth.limit("end-sessions")
 def end(session_id):
     this = current.user_session()
     if session_id == this.id:  # "sign out" on this device's own row: log out here
@@ -45,6 +47,9 @@ def end(session_id):
     if record is None:
         return _reply(_("That device was already signed out."))
     name = describe(record.user_agent)
+    ask = reauth.password_first(_("Sign out %(device)s", device=name), target="devices")
+    if ask is not None:
+        return ask
     auth_service.end_session(record)
     db.session.commit()
     return _reply(_("%(device)s is signed out.", device=name))
@@ -52,7 +57,11 @@ def end(session_id):
 
 @bp.post("/end-others")
 @login_required
+@reauth.limit("end-sessions")
 def end_others():
+    ask = reauth.password_first(_("Sign out all other devices"), target="devices")
+    if ask is not None:
+        return ask
     count = auth_service.end_other_sessions(current_user, keep=current.user_session().id)
     db.session.commit()
     if count == 0:

@@ -1,13 +1,16 @@
 """Signed-in devices: Anna is logged in on her laptop and on her phone; from the laptop's
 account page she signs the phone out, and the phone is sent to the log-in page at its next
 click. In Danish she then signs out all other devices, and finally everywhere, without
-JavaScript on the device that does it.
+JavaScript on the device that does it. Those two ask for her password first, as they do 15
+minutes after a log-in (the test makes every log-in that old).
 """
 
 import re
+from datetime import timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
+from portal.auth import reauth
 from portal.auth.service import create_user
 from portal.clock import utcnow
 from portal.extensions import db
@@ -22,7 +25,7 @@ IPHONE = (
 
 
 def test_anna_signs_out_her_phone_from_the_laptop(
-    page: Page, browser: Browser, live, live_stripe, shot, request
+    page: Page, browser: Browser, live, live_stripe, shot, request, monkeypatch
 ):
     with live.app.test_request_context():
         create_user(
@@ -80,6 +83,18 @@ def test_anna_signs_out_her_phone_from_the_laptop(
         expect(devices).to_contain_text("Safari på iPhone")
         expect(devices).to_contain_text("IP-adresse")
         shot("danish")
+        monkeypatch.setattr(reauth, "FRESH_FOR", timedelta(0))  # as if 15 minutes had passed
+        devices.get_by_role("button", name="Log alle andre enheder ud").click()
+        expect(devices.get_by_role("heading", name="Bekræft, at det er dig")).to_be_visible()
+        expect(page.locator("#announcer")).to_have_text("Skriv din adgangskode for at fortsætte.")
+        expect(devices.get_by_label("Din adgangskode")).to_be_focused()
+        devices.get_by_label("Din adgangskode").fill("forkert")
+        devices.get_by_role("button", name="Log alle andre enheder ud").click()
+        expect(devices.locator("#confirm-password-error")).to_have_text(
+            "Det er ikke din nuværende adgangskode."
+        )
+        shot("confirm-it-is-you-da")
+        devices.get_by_label("Din adgangskode").fill(PASSWORD)
         devices.get_by_role("button", name="Log alle andre enheder ud").click()
         expect(page.locator("#flash")).to_have_text("1 anden enhed er logget ud.")
         expect(devices).to_contain_text("Du er ikke logget ind på andre enheder.")
@@ -96,6 +111,9 @@ def test_anna_signs_out_her_phone_from_the_laptop(
         plain.goto(live.url + "/login")
         log_in(plain, ANNA)
         expect(plain).to_have_url(live.url + "/settings/account")
+        plain.get_by_role("button", name="Log ud overalt").click()
+        expect(plain.get_by_role("heading", name="Bekræft, at det er dig", level=1)).to_be_visible()
+        plain.get_by_label("Din adgangskode").fill(PASSWORD)
         plain.get_by_role("button", name="Log ud overalt").click()
         expect(plain).to_have_url(live.url + "/login")
         expect(plain.get_by_text("Du er logget ud på alle enheder.")).to_be_visible()
