@@ -1,5 +1,6 @@
 """The rate limit of the forms that check the signed-in user's password (password and email
-change, account deletion, confirming it is you before ending sessions): one budget per form and account, RATELIMIT_PASSWORD_CHANGE."""
+change, account deletion, confirming it is you before ending sessions): one budget per form
+and account, RATELIMIT_PASSWORD_CHANGE."""
 
 from flask import current_app
 from flask_login import current_user

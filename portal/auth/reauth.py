@@ -52,7 +52,13 @@ def password_first(action: str, *, target: str):
             session[_CONFIRMED_AT] = now.timestamp()
             return None
         form.password.errors.append(_("This is not your current password."))
-    context = {"form": form, "action": action, "target": target, "url": request.path}
+    context = {
+        "form": form,
+        "action": action,
+        "target": target,
+        "url": request.path,
+        "minutes": FRESH_FOR.seconds // 60,
+    }
     if not is_htmx():
         return render_template("auth/confirm_password.html", **context), 422 if typed else 200
     response = render_template("auth/_confirm_password.html", **context)
