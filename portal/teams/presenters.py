@@ -14,7 +14,7 @@ from portal.i18n import gettext as _
 from portal.invitations import service as invitations
 from portal.ownership.service import offer_line
 from portal.teams import queries, service
-from portal.teams.forms import ROLE_LABELS, CsvInviteForm, InviteForm
+from portal.teams.forms import INVITE_HINT, ROLE_LABELS
 from portal.teams.models import PAID_ROLES
 from portal.teams.queries import MemberFilter, MemberRow
 
@@ -62,10 +62,19 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
         **invitation_list(me, args),
         **audit_entries(team.id, 1),
         "ownership_offer": offer_line(me, now=utcnow()) if with_members else None,
-        # formdata=None: after a POST the forms show fresh, not what was just submitted.
-        "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
-        "csv_form": CsvInviteForm(permissions.grantable_roles(me, team), formdata=None),
+        **invite_box(me),
         **extra,
+    }
+
+
+def invite_box(me) -> dict:
+    """The invite box's role choices, translated once. The box is written in the template
+    (teams/_invite.html); InviteForm validates what it posts, and a refused post passes the
+    form as `invite_form` to show what was typed and the errors beside the field."""
+    names = role_names()
+    return {
+        "invite_roles": [(role, names[role]) for role in permissions.grantable_roles(me, me.team)],
+        "invite_hint": str(INVITE_HINT),
     }
 
 
