@@ -412,6 +412,20 @@ def change_role(membership_id):
     )
 
 
+@bp.get("/members/edit")
+@login_required
+def edit_member():
+    """The member list's one editor URL: the row's button names the member (name=member
+    value=ID), so the list builds no URL per row. htmx gets the editor in the row; without
+    JavaScript the editor's own page."""
+    membership_id = request.args.get("member", type=int)
+    if membership_id is None:
+        abort(404)
+    if not is_htmx():
+        return redirect(url_for("teams.member", membership_id=membership_id), 303)
+    return member(membership_id)
+
+
 @bp.get("/members/<int:membership_id>")
 @login_required
 def member(membership_id):
