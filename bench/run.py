@@ -36,6 +36,8 @@ ENV = {
     "FLASK_SECRET_KEY": "bench-secret",
     "FLASK_STRIPE_API_KEY": "sk_test_bench",
     "FLASK_STRIPE_WEBHOOK_SECRET": "whsec_bench",
+    # Production requires the two-step sign-in's key (a Fernet key: 32 bytes, base64).
+    "FLASK_TOTP_ENCRYPTION_KEYS": "cG9ydGFsLWJlbmNoLXRvdHAta2V5LW5vdC1zZWNyZXQ=",
     "FLASK_PUBLIC_URL": "https://localhost",
     # wrk and requests reach gunicorn as 127.0.0.1:port, Flask's test client as localhost.
     "FLASK_TRUSTED_HOSTS": "localhost,127.0.0.1",

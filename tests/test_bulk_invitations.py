@@ -173,3 +173,55 @@ def test_the_invite_hint_shows_the_name_and_address_example_as_text(client, team
     page = client.get("/settings/teams")
     assert "Anna Jensen &lt;anna@klinik.dk&gt;" in page.text
     assert "<anna@klinik.dk>" not in page.text
+
+
+def test_the_csv_upload_has_a_page_of_its_own_linked_from_the_invite_box(
+    client, app, team, make_user, login
+):
+    login(team["owner"])
+    box = client.get("/settings/teams").text
+    assert (
+        'href="/settings/teams/invitations/upload">Inviting many people? Upload a CSV file' in box
+    )
+    assert 'type="file"' not in box  # the team page renders one form to invite with
+    page = client.get("/settings/teams/invitations/upload")
+    assert page.status_code == 200
+    assert '<input accept=".csv,text/csv" aria-describedby="csv-hint" id="csv"' in page.text
+    assert '<label for="csv">CSV file</label>' in page.text
+    assert 'hx-post="/settings/teams/invitations/preview"' in page.text
+    # Without JavaScript a refused file comes back on the upload page, the error beside it.
+    bad = upload(client, text="")
+    assert bad.status_code == 422
+    assert "<h1>Upload a CSV file</h1>" in bad.text
+    assert 'aria-invalid="true"' in bad.text and "The file has no rows" in bad.text
+    # The preview is a page of its own too; its send button is a plain post back to the team.
+    preview = upload(client)
+    assert "<h1>Upload a CSV file</h1>" in preview.text
+    assert (
+        '<form method="post" action="/settings/teams/invitations/bulk" novalidate>' in preview.text
+    )
+    member = make_user(email="m@clinic.example")
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=member, role="member"))
+        db.session.commit()
+    login(member)
+    assert client.get("/settings/teams/invitations/upload").status_code == 403
+
+
+def test_the_invite_box_keeps_what_was_typed_and_says_what_is_wrong_beside_it(client, team, login):
+    login(team["owner"])
+    page = client.get("/settings/teams").text
+    assert '<label for="emails">Email addresses</label>' in page
+    assert '<textarea id="emails" name="emails" rows="3" aria-describedby="emails-hint"' in page
+    assert '<option value="member" selected>Member</option>' in page
+    refused = client.post("/settings/teams/invitations", data={"emails": "", "role": "admin"})
+    assert refused.status_code == 422
+    text = refused.text
+    assert 'aria-describedby="emails-hint emails-error" aria-invalid="true"' in text
+    assert '<p class="error" id="emails-error">Enter at least one email address.</p>' in text
+    assert '<option value="admin" selected>Admin</option>' in text
+    htmx = client.post(
+        "/settings/teams/invitations", data={"emails": "", "role": "member"}, headers=HX
+    )
+    assert htmx.status_code == 422 and htmx.text.lstrip().startswith('<div id="invite-form">')
+    assert "<html" not in htmx.text

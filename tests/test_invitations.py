@@ -260,7 +260,9 @@ def test_resend_issues_a_fresh_link_and_30_days_and_the_old_link_stops(
         invitation.expires_at -= timedelta(days=20)
         db.session.commit()
         iid = invitation.id
-    response = client.post(f"/settings/teams/invitations/{iid}/resend", headers=HX)
+    response = client.post(
+        "/settings/teams/invitations/resend", data={"invitation": iid}, headers=HX
+    )
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="invitations"')
     # Days left are rounded down: 30 days less the moment since the resend.
@@ -282,7 +284,9 @@ def test_revoke_ends_the_link_and_drops_a_still_queued_email(client, app, team, 
     link = link_for(outbox, "lars@clinic.example")
     with app.app_context():
         iid = db.session.query(Invitation).one().id
-    response = client.post(f"/settings/teams/invitations/{iid}/revoke", headers=HX)
+    response = client.post(
+        "/settings/teams/invitations/revoke", data={"invitation": iid}, headers=HX
+    )
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="invitations"')
     assert "No pending invitations." in response.text
@@ -396,9 +400,15 @@ def test_resends_are_limited_to_five_an_hour_per_invitation(client, app, team, l
     with app.app_context():
         iid = db.session.query(Invitation).one().id
     for _ in range(5):
-        assert client.post(f"/settings/teams/invitations/{iid}/resend").status_code == 303
+        assert (
+            client.post("/settings/teams/invitations/resend", data={"invitation": iid}).status_code
+            == 303
+        )
     before = snapshot(app)
-    assert client.post(f"/settings/teams/invitations/{iid}/resend").status_code == 429
+    assert (
+        client.post("/settings/teams/invitations/resend", data={"invitation": iid}).status_code
+        == 429
+    )
     assert snapshot(app) == before
     assert len(outbox("r@clinic.example")) == 6
 

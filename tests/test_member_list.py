@@ -198,19 +198,19 @@ def test_a_member_sees_the_list_and_search_but_no_editor_links(client, login, bi
     assert "Pending invitations" not in page
 
 
-def test_pending_invitations_page_50_at_a_time(client, app, login, big_team):
-    add_invitations(app, big_team["team"], 120, big_team["owner"])
+def test_pending_invitations_page_10_at_a_time(client, app, login, big_team):
+    add_invitations(app, big_team["team"], 25, big_team["owner"])
     login(big_team["owner"])
     first = client.get("/settings/teams").text
-    assert first.count('<tr id="invitation-') == 50
+    assert first.count('<tr id="invitation-') == 10
     assert 'href="/settings/teams?invitations_page=2" rel="next"' in first
     assert 'hx-get="/settings/teams/invitations?invitations_page=2"' in first
     last = client.get("/settings/teams?invitations_page=3").text
-    assert last.count('<tr id="invitation-') == 20
+    assert last.count('<tr id="invitation-') == 5
     assert len(names_on(last)) == 50  # the member list keeps its own page
     part = client.get("/settings/teams/invitations?invitations_page=2&page=2", headers=HX)
     assert part.text.startswith('<div id="invitations"')
-    assert part.text.count('<tr id="invitation-') == 50
+    assert part.text.count('<tr id="invitation-') == 10
     # The page's other list keeps its place in the links.
     assert 'href="/settings/teams?page=2&amp;invitations_page=3" rel="next"' in part.text
     past = client.get("/settings/teams?invitations_page=7").text
@@ -218,22 +218,49 @@ def test_pending_invitations_page_50_at_a_time(client, app, login, big_team):
     assert 'href="/settings/teams?invitations_page=3" rel="prev"' in past
 
 
+# The one revoke URL of a page of invitations, and the invitation its first button names.
+REVOKE = r'name="invitation" value="(\d+)" formaction="(/settings/teams/invitations/revoke[^"]*)"'
+
+
 def test_resend_and_revoke_come_back_to_the_same_page_of_invitations(client, app, login, big_team):
-    add_invitations(app, big_team["team"], 60, big_team["owner"])
+    add_invitations(app, big_team["team"], 15, big_team["owner"])
     login(big_team["owner"])
     second = client.get("/settings/teams?invitations_page=2").text
-    revoke = re.search(r'formaction="(/settings/teams/invitations/\d+/revoke[^"]*)"', second)
-    assert revoke.group(1).endswith("?invitations_page=2")
-    response = client.post(revoke.group(1).replace("&amp;", "&"))
+    invitation, url = re.search(REVOKE, second).groups()
+    assert url == "/settings/teams/invitations/revoke?invitations_page=2"
+    response = client.post(url, data={"invitation": invitation})
     assert response.status_code == 303
     assert response.headers["Location"] == "/settings/teams?invitations_page=2"
     # With htmx the reply is the same page of the list.
-    again = re.search(
-        r'formaction="(/settings/teams/invitations/\d+/revoke[^"]*)"',
-        client.get("/settings/teams?invitations_page=2").text,
-    )
-    part = client.post(again.group(1), headers=HX)
+    invitation, url = re.search(
+        REVOKE, client.get("/settings/teams?invitations_page=2").text
+    ).groups()
+    part = client.post(url, data={"invitation": invitation}, headers=HX)
     assert part.status_code == 200 and "Page 2 of 2" in part.text
+
+
+def test_one_resend_and_one_revoke_url_serve_every_row(client, app, login, big_team):
+    add_invitations(app, big_team["team"], 3, big_team["owner"])
+    login(big_team["owner"])
+    page = client.get("/settings/teams").text
+    rows = re.findall(r'<tr id="invitation-(\d+)">', page)
+    named = re.findall(r'name="invitation" value="(\d+)" formaction="([^"]+)"', page)
+    assert {url for _, url in named} == {
+        "/settings/teams/invitations/resend",
+        "/settings/teams/invitations/revoke",
+    }
+    assert [i for i, _ in named] == [i for i in rows for _ in range(2)]
+    # No invitation named, or one of no team of ours: nothing happens.
+    assert client.post("/settings/teams/invitations/revoke").status_code == 404
+    assert (
+        client.post("/settings/teams/invitations/revoke", data={"invitation": "x"}).status_code
+        == 404
+    )
+    assert (
+        client.post("/settings/teams/invitations/revoke", data={"invitation": "0"}).status_code
+        == 404
+    )
+    assert re.findall(r'<tr id="invitation-(\d+)">', client.get("/settings/teams").text) == rows
 
 
 def test_no_template_turns_autoescaping_off():

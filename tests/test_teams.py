@@ -146,14 +146,50 @@ def test_admin_changes_a_role_with_an_htmx_partial(
     assert (member, "assistant") in memberships(app)
     assert len(seat_calls) == 1  # member → assistant frees a seat
     # The editor is gone: focus goes back to the row's link, as after Cancel.
-    assert re.search(rf'<a href="/settings/teams/members/{mid}" [^>]*autofocus>', response.text)
+    assert re.search(rf'<button [^>]*name="member" value="{mid}" [^>]*autofocus>', response.text)
     cancel = client.get(f"/settings/teams/members/{mid}?view=row", headers=HX)
-    assert re.search(rf'<a href="/settings/teams/members/{mid}" [^>]*autofocus>', cancel.text)
+    assert re.search(rf'<button [^>]*name="member" value="{mid}" [^>]*autofocus>', cancel.text)
     assert "autofocus" not in client.get("/settings/teams").text
     response = client.post(f"/settings/teams/members/{mid}/role", data={"role": "admin"})
     assert response.status_code == 303
     assert len(seat_calls) == 2
     assert audit_actions(app, team)[-2:] == ["member.role", "member.role"]
+
+
+def test_each_row_opens_its_editor_through_the_lists_one_url(
+    client, app, make_user, make_team, login
+):
+    owner, member, other = make_user(), make_user(name="Mads"), make_user()
+    make_team(owner, members=[(member, "member")])
+    make_team(other)
+    with app.app_context():
+        ids = {m.user_id: m.id for m in db.session.query(Membership)}
+    login(owner)
+    page = client.get("/settings/teams").text
+    assert (
+        '<form id="member-editor" method="get" action="/settings/teams/members/edit" hidden>'
+        in page
+    )
+    button = re.search(
+        r'<button type="submit" form="member-editor" name="member" value="(\d+)"[^>]*>', page
+    )
+    assert int(button[1]) == ids[member] and 'hx-get="/settings/teams/members/edit"' in button[0]
+    # Without JavaScript the form's GET goes on to the editor's own page; htmx gets the row.
+    plain = client.get(f"/settings/teams/members/edit?member={ids[member]}")
+    assert plain.status_code == 303
+    assert plain.headers["Location"] == f"/settings/teams/members/{ids[member]}"
+    row = client.get(f"/settings/teams/members/edit?member={ids[member]}", headers=HX)
+    assert row.status_code == 200 and "<html" not in row.text
+    assert row.text.lstrip().startswith(f'<tr id="member-{ids[member]}" class="editing">')
+    assert client.get("/settings/teams/members/edit", headers=HX).status_code == 404
+    assert (
+        client.get(f"/settings/teams/members/edit?member={ids[other]}", headers=HX).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/settings/teams/members/edit?member={ids[owner]}", headers=HX).status_code
+        == 403
+    )
 
 
 def test_assistants_exist_only_on_practice(client, app, make_user, make_team, login):

@@ -485,7 +485,7 @@ PENDING = (
 )
 
 
-INVITATIONS_PAGE_SIZE = 50
+INVITATIONS_PAGE_SIZE = 10  # docs/decisions.md: the team page pages them 10 at a time
 _PAGE = PENDING.limit(INVITATIONS_PAGE_SIZE).offset(bindparam("offset")).subquery()
 _PENDING_COUNT = (
     select(

@@ -39,13 +39,19 @@ class TeamSettingsForm(TeamNameForm):
         ]
 
 
+# The invite box's hint, shown by teams/_invite.html (plain text: it holds a <...> example).
+INVITE_HINT = _l(
+    "Paste addresses from your mail program or a spreadsheet: one per line, or separated "
+    "by commas or semicolons. Names like Anna Jensen <anna@klinik.dk> are kept."
+)
+
+
 class InviteForm(Form):
+    """What the invite box (written in teams/_invite.html) posts."""
+
     emails = TextAreaField(
         _l("Email addresses"),
-        description=_l(
-            "Paste addresses from your mail program or a spreadsheet: one per line, or separated "
-            "by commas or semicolons. Names like Anna Jensen <anna@klinik.dk> are kept."
-        ),
+        description=INVITE_HINT,
         validators=[InputRequired(_l("Enter at least one email address."))],
     )
     role = SelectField(_l("Role"), default="member")

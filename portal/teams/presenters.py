@@ -14,7 +14,7 @@ from portal.i18n import gettext as _
 from portal.invitations import service as invitations
 from portal.ownership.service import offer_line
 from portal.teams import queries, service
-from portal.teams.forms import ROLE_LABELS, CsvInviteForm, InviteForm
+from portal.teams.forms import INVITE_HINT, ROLE_LABELS
 from portal.teams.models import PAID_ROLES
 from portal.teams.queries import MemberFilter, MemberRow
 
@@ -48,8 +48,9 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
     """Everything the team page and its partials show, in a fixed number of queries.
     with_members=False leaves out the member list (no action's reply shows it)."""
     team = me.team
+    names = role_names()
     if with_members:
-        members = member_list(me, args)
+        members = member_list(me, args, names)
         page = members["members"]
         counts = page.member_count, page.paid_seats, page.seats_updating
     else:
@@ -59,13 +60,21 @@ def team_page(me, args: ListArgs, *, with_members: bool = True, **extra) -> dict
         **seat_line,
         "large_team": seat_line["paid_seats"] >= current_app.config["LARGE_TEAM_SEATS"],
         **members,
-        **invitation_list(me, args),
+        **invitation_list(me, args, names),
         **audit_entries(team.id, 1),
         "ownership_offer": offer_line(me, now=utcnow()) if with_members else None,
-        # formdata=None: after a POST the forms show fresh, not what was just submitted.
-        "invite_form": InviteForm(permissions.grantable_roles(me, team), formdata=None),
-        "csv_form": CsvInviteForm(permissions.grantable_roles(me, team), formdata=None),
+        **invite_box(me, names),
         **extra,
+    }
+
+
+def invite_box(me, names: dict[str, str]) -> dict:
+    """The invite box's role choices, translated once. The box is written in the template
+    (teams/_invite.html); InviteForm validates what it posts, and a refused post passes the
+    form as `invite_form` to show what was typed and the errors beside the field."""
+    return {
+        "invite_roles": [(role, names[role]) for role in permissions.grantable_roles(me, me.team)],
+        "invite_hint": str(INVITE_HINT),
     }
 
 
@@ -152,10 +161,11 @@ def sort_links(args: ListArgs) -> dict[str, dict]:
     return links
 
 
-def member_list(me, args: ListArgs) -> dict:
-    """One page of the member list, its status line, its sort links and its pager."""
+def member_list(me, args: ListArgs, names: dict[str, str] | None = None) -> dict:
+    """One page of the member list, its status line, its sort links and its pager. `names`:
+    role_names(), when the caller has them already."""
     page = queries.member_page(me.team, me.user_id, args.members)
-    names = role_names()
+    names = names or role_names()
     return {
         "me": me,
         "team": me.team,
@@ -253,8 +263,9 @@ def audit_entries(team_id: int, page: int) -> dict:
     }
 
 
-def invitation_list(me, args: ListArgs) -> dict:
-    """One page of the pending invitations with each one's status and the list's pager."""
+def invitation_list(me, args: ListArgs, names: dict[str, str] | None = None) -> dict:
+    """One page of the pending invitations with each one's status and the list's pager.
+    `names`: role_names(), when the caller has them already."""
     now = utcnow()
     rows, total, expired = invitations.pending_page(me.team, args.invitations_page, now=now)
     pages = max(1, -(-total // invitations.INVITATIONS_PAGE_SIZE))
@@ -269,7 +280,7 @@ def invitation_list(me, args: ListArgs) -> dict:
     return {
         "invitation_rows": [(row, status(row)) for row in rows],
         # The words each row needs, translated once per page rather than once per row.
-        "invitation_roles": {role: str(label) for role, label in ROLE_LABELS.items()},
+        "invitation_roles": names or role_names(),
         "invitation_total": total,
         "invitations_expired": expired,
         # While an email is on its way the list refreshes itself until it is not.

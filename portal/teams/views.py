@@ -191,6 +191,22 @@ def invite():
     return _invite(me, form, entries, form.role.data)
 
 
+@bp.get("/invitations/upload")
+@login_required
+def upload_invitations():
+    """The CSV upload on a page of its own: the team page renders only the invite box."""
+    me = _admin()
+    form = CsvInviteForm(permissions.grantable_roles(me, me.team), formdata=None)
+    return _upload_page(me, csv_form=form)
+
+
+def _upload_page(me, status=200, **context):
+    """The upload page, or for htmx its #invite-form (the form, or the preview that replaces
+    it)."""
+    template = "teams/_upload.html" if is_htmx() else "teams/upload.html"
+    return make_response(render_template(template, me=me, team=me.team, **context), status)
+
+
 @bp.post("/invitations/preview")
 @login_required
 def preview_invitations():
@@ -198,23 +214,25 @@ def preview_invitations():
     me = _admin()
     form = CsvInviteForm(permissions.grantable_roles(me, me.team))
     if not form.validate_on_submit():
-        return _invite_error(me, form, 422, None, field=form.csv)
+        return _upload_error(me, form, 422, None)
     try:
         entries = invitations.parse_csv(form.csv.data.read())
         plan = invitations.plan_invitations(me, entries, form.role.data, now=utcnow())
     except invitations.CsvError as error:
-        return _invite_error(me, form, 422, str(error), field=form.csv)
+        return _upload_error(me, form, 422, str(error))
     except invitations.TooManyAddressesError as error:
-        return _invite_error(me, form, _limit_status(error), _limit_message(error), field=form.csv)
+        return _upload_error(me, form, _limit_status(error), _limit_message(error))
     db.session.rollback()  # the preview changes nothing (it only held the team lock)
     preview = presenters.invite_preview(me, plan)
-    if is_htmx():
-        context = presenters.team_page(me, _list_args(), with_members=False, preview=preview)
-        html = render_template("teams/_invite.html", **context)
-        return announce(make_response(html), preview["preview_status"])
-    return render_template(
-        "teams/show.html", **presenters.team_page(me, _list_args(), preview=preview)
-    )
+    return announce(_upload_page(me, preview=preview), preview["preview_status"])
+
+
+def _upload_error(me, form, status: int, message: str | None):
+    """The upload form again with the message beside the file field; nothing was sent."""
+    db.session.rollback()
+    if message and message not in form.csv.errors:
+        form.csv.errors = [*form.csv.errors, message]
+    return announce(_upload_page(me, status, csv_form=form), message or form.csv.errors[0])
 
 
 @bp.post("/invitations/bulk")
@@ -286,20 +304,18 @@ def _limit_message(error) -> str:
     )
 
 
-def _invite_error(me, form, status: int, message: str | None, *, field=None):
-    """The invite form again with the message beside the field; nothing was sent."""
+def _invite_error(me, form, status: int, message: str | None):
+    """The invite box again with the message beside the field; nothing was sent."""
     db.session.rollback()
-    field = field or form.emails
+    field = form.emails
     if message and message not in field.errors:
         field.errors = [*field.errors, message]
-    forms = {"csv_form": form} if field is not getattr(form, "emails", None) else {}
-    forms = forms or {"invite_form": form}
     if is_htmx():
-        context = presenters.team_page(me, presenters.ListArgs(), with_members=False, **forms)
-        html = render_template("teams/_invite.html", **context)
+        context = presenters.team_page(me, presenters.ListArgs(), with_members=False)
+        html = render_template("teams/_invite.html", **context, invite_form=form)
     else:
-        context = presenters.team_page(me, presenters.ListArgs(), **forms)
-        html = render_template("teams/show.html", **context)
+        context = presenters.team_page(me, presenters.ListArgs())
+        html = render_template("teams/show.html", **context, invite_form=form)
     return announce(make_response(html, status), message or field.errors[0])
 
 
@@ -330,19 +346,29 @@ def revoke_expired():
     return reply(me, message, "teams/_invitations.html")
 
 
+def _invitation_id() -> int:
+    """The invitation a resend or revoke button names (name=invitation value=ID): one URL
+    per action, so the list builds no URL per row."""
+    invitation_id = request.form.get("invitation", type=int)
+    if invitation_id is None:
+        abort(404)
+    return invitation_id
+
+
 def _resend_key() -> str:
     me = current.membership()
-    return f"resend:{me.team_id if me else 'none'}:{request.view_args['invitation_id']}"
+    invitation = request.form.get("invitation", "")
+    return f"resend:{me.team_id if me else 'none'}:{invitation}"
 
 
-@bp.post("/invitations/<int:invitation_id>/resend")
+@bp.post("/invitations/resend")
 @login_required
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_RESEND"], key_func=_resend_key, exempt_when=_not_an_admin
 )
-def resend(invitation_id):
+def resend():
     me = _admin()
-    invitation = invitations.resend_invitation(me, invitation_id, now=utcnow())
+    invitation = invitations.resend_invitation(me, _invitation_id(), now=utcnow())
     db.session.commit()
     message = _(
         "Invitation sent again to %(email)s. The earlier link no longer works.",
@@ -351,11 +377,11 @@ def resend(invitation_id):
     return reply(me, message, "teams/_invitations.html")
 
 
-@bp.post("/invitations/<int:invitation_id>/revoke")
+@bp.post("/invitations/revoke")
 @login_required
-def revoke(invitation_id):
+def revoke():
     me = _admin()
-    invitation = invitations.revoke_invitation(me, invitation_id, now=utcnow())
+    invitation = invitations.revoke_invitation(me, _invitation_id(), now=utcnow())
     db.session.commit()
     message = _(
         "Invitation to %(email)s revoked. The link no longer works.", email=invitation.email
@@ -384,6 +410,20 @@ def change_role(membership_id):
         "teams/_seats.html",
         **presenters.member_row(me, member.id),
     )
+
+
+@bp.get("/members/edit")
+@login_required
+def edit_member():
+    """The member list's one editor URL: the row's button names the member (name=member
+    value=ID), so the list builds no URL per row. htmx gets the editor in the row; without
+    JavaScript the editor's own page."""
+    membership_id = request.args.get("member", type=int)
+    if membership_id is None:
+        abort(404)
+    if not is_htmx():
+        return redirect(url_for("teams.member", membership_id=membership_id), 303)
+    return member(membership_id)
 
 
 @bp.get("/members/<int:membership_id>")

@@ -1,5 +1,5 @@
-"""An admin onboards a clinic from a spreadsheet: pastes a list with names, then uploads a CSV,
-checks the preview (a row per person, a role per row, the price) and sends. In English with
+"""An admin onboards a clinic from a spreadsheet: pastes a list with names, then uploads a CSV
+on its own page (linked from the invite box), checks the preview (a row per person, a role per row, the price) and sends. In English with
 JavaScript, in Danish without it; and the team page fits a 390 px phone."""
 
 import pytest
@@ -101,7 +101,7 @@ def test_an_admin_previews_a_csv_and_sends_the_invitations(
         page.get_by_label(t["addresses"], exact=True).fill("")
     upload = tmp_path / "klinik.csv"
     upload.write_text(CSV)
-    page.get_by_text(t["upload"]).click()  # opens the <details>
+    page.get_by_role("link", name=t["upload"]).click()  # the upload has a page of its own
     page.get_by_label(t["file"], exact=True).set_input_files(str(upload))
     page.get_by_role("button", name=t["preview"]).click()
 
@@ -115,10 +115,8 @@ def test_an_admin_previews_a_csv_and_sends_the_invitations(
     page.get_by_label(t["role_for"]).select_option(label=t["member"])
     page.get_by_role("button", name=t["send"]).click()
 
-    if js:
-        expect(page.locator("#invite-form .results li")).to_have_count(3)
-    else:
-        expect(page.locator("#flash")).to_contain_text(t["sent"])
+    # Sending leaves the upload page for the team page, which says what happened per address.
+    expect(page.locator("#flash")).to_contain_text(t["sent"])
     assert live.wait_for_mail("anna@klinik.example", "Klinik Nord")
     expect(page.locator("#invitations tbody tr")).to_have_count(3)
     shot(f"bulk-sent-{lang}")

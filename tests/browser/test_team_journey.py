@@ -242,7 +242,7 @@ def test_admin_creates_team_invites_and_manages_members(
         # Nina is removed: her row goes, and the seat summary counts one member less.
         expect(page.locator("#seat-summary")).to_contain_text("3 members · 3 paid seats")
         manage = member_row(page, "Nina Nielsen").get_by_role(
-            "link", name="Change role or remove Nina Nielsen"
+            "button", name="Change role or remove Nina Nielsen"
         )
         if js:
             manage.click()  # the row turns into its editor, in place
