@@ -26,6 +26,15 @@ def plain(value: str | None, *, multiline: bool = False) -> str:
     return "" if not value or pattern.search(value) else value
 
 
+def row_id(value: str) -> int:
+    """A row id read from the request (the type= of request.form.get or request.args.get): a
+    whole number from 1 to MAX_ID, else ValueError, which makes get() return None."""
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise ValueError(value)
+    return number
+
+
 def page_number(value: str) -> int:
     """A page= query value, from 1 to MAX_ID (the type= of request.args.get)."""
     return min(max(1, int(value)), MAX_ID)

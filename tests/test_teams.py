@@ -436,3 +436,17 @@ def test_an_action_the_log_cannot_word_is_refused(app, make_user, make_team):
     team = make_team(make_user())
     with app.app_context(), pytest.raises(ValueError, match="unknown audit action"):
         audit.record(team, "member.role_changed", actor=None, now=utcnow())
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "99999999999999", "abc", ""])
+def test_a_row_id_out_of_range_or_not_a_number_is_no_row(
+    client, app, make_user, make_team, login, value
+):
+    # PostgreSQL's integer ids end at 2**31 - 1: a longer number must be a 404, not a 500.
+    owner = make_user()
+    make_team(owner)
+    login(owner)
+    assert client.get(f"/settings/teams/members/edit?member={value}", headers=HX).status_code == 404
+    for action in ("resend", "revoke"):
+        response = client.post(f"/settings/teams/invitations/{action}", data={"invitation": value})
+        assert response.status_code == 404

@@ -17,7 +17,7 @@ from portal.billing import service as billing
 from portal.clinical_sessions.service import set_sharing as set_team_sharing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
-from portal.forms import Form, page_number, plain
+from portal.forms import Form, page_number, plain, row_id
 from portal.htmx import announce, is_htmx, notify, push_url
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
@@ -349,7 +349,7 @@ def revoke_expired():
 def _invitation_id() -> int:
     """The invitation a resend or revoke button names (name=invitation value=ID): one URL
     per action, so the list builds no URL per row."""
-    invitation_id = request.form.get("invitation", type=int)
+    invitation_id = request.form.get("invitation", type=row_id)
     if invitation_id is None:
         abort(404)
     return invitation_id
@@ -418,7 +418,7 @@ def edit_member():
     """The member list's one editor URL: the row's button names the member (name=member
     value=ID), so the list builds no URL per row. htmx gets the editor in the row; without
     JavaScript the editor's own page."""
-    membership_id = request.args.get("member", type=int)
+    membership_id = request.args.get("member", type=row_id)
     if membership_id is None:
         abort(404)
     if not is_htmx():
