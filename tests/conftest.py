@@ -15,7 +15,9 @@ from datetime import timedelta
 import pytest
 import requests
 from aiosmtpd.controller import Controller
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 import devtools
 from portal import create_app
@@ -102,12 +104,23 @@ def _clean(app) -> None:
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if db.engine.dialect.name == "postgresql":
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
+        if db.engine.dialect.name != "postgresql":
+            with db.engine.begin() as conn:
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+            return
+        # A browser test's page can still have a request in flight (a poll, a download) when
+        # the test ends; PostgreSQL then finds it and the TRUNCATE deadlocked and cancels the
+        # TRUNCATE. The request finishes in a moment, so try again.
+        for attempt in range(10):
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as error:
+                if attempt == 9 or not isinstance(error.orig, DeadlockDetected):
+                    raise
+                time.sleep(0.2)
 
 
 # -- local Stripe --
