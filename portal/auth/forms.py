@@ -52,6 +52,13 @@ def work_email_field(label=None) -> EmailField:
     )
 
 
+def password_check_field(label=None, **kwargs) -> PasswordField:
+    """The user's current password, typed to log in or to confirm an action."""
+    return PasswordField(
+        label or _l("Your password"), validators=[InputRequired(), Length(max=256)], **kwargs
+    )
+
+
 class SignupForm(Form):
     name = name_field()
     email = work_email_field()
@@ -61,7 +68,7 @@ class SignupForm(Form):
 
 class LoginForm(Form):
     email = EmailField(_l("Email"), filters=[strip], validators=[InputRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=256)])
+    password = password_check_field(_l("Password"))
     next = HiddenField()
 
 
@@ -90,6 +97,4 @@ class ConfirmPasswordForm(Form):
     """The password again, before an action that needs a fresh sign-in (auth.reauth)."""
 
     FIELD = "confirm-password"  # its own name and id: the account page has other password fields
-    password = PasswordField(
-        _l("Your password"), validators=[InputRequired(), Length(max=256)], name=FIELD, id=FIELD
-    )
+    password = password_check_field(name=FIELD, id=FIELD)

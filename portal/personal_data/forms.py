@@ -1,6 +1,4 @@
-from wtforms import PasswordField
-from wtforms.validators import InputRequired, Length
-
+from portal.auth.forms import password_check_field
 from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 from portal.twofa.forms import code_field
@@ -8,7 +6,7 @@ from portal.twofa.forms import code_field
 
 class DeleteAccountForm(Form):
     # One field per check delete_account makes; a DeletionRefused names the field it belongs to.
-    password = PasswordField(_l("Your password"), validators=[InputRequired(), Length(max=256)])
+    password = password_check_field()
 
 
 class DeleteAccountWithCodeForm(DeleteAccountForm):

@@ -346,13 +346,13 @@ def revoke_expired():
     return reply(me, message, "teams/_invitations.html")
 
 
-def _invitation_id() -> int:
-    """The invitation a resend or revoke button names (name=invitation value=ID): one URL
-    per action, so the list builds no URL per row."""
-    invitation_id = request.form.get("invitation", type=row_id)
-    if invitation_id is None:
+def _named_row(values, name: str) -> int:
+    """The row a list's button names (name=invitation or name=member, value=ID): one URL per
+    action, so a list builds no URL per row. No such number is no row: 404."""
+    number = values.get(name, type=row_id)
+    if number is None:
         abort(404)
-    return invitation_id
+    return number
 
 
 def _resend_key() -> str:
@@ -368,7 +368,9 @@ def _resend_key() -> str:
 )
 def resend():
     me = _admin()
-    invitation = invitations.resend_invitation(me, _invitation_id(), now=utcnow())
+    invitation = invitations.resend_invitation(
+        me, _named_row(request.form, "invitation"), now=utcnow()
+    )
     db.session.commit()
     message = _(
         "Invitation sent again to %(email)s. The earlier link no longer works.",
@@ -381,7 +383,9 @@ def resend():
 @login_required
 def revoke():
     me = _admin()
-    invitation = invitations.revoke_invitation(me, _invitation_id(), now=utcnow())
+    invitation = invitations.revoke_invitation(
+        me, _named_row(request.form, "invitation"), now=utcnow()
+    )
     db.session.commit()
     message = _(
         "Invitation to %(email)s revoked. The link no longer works.", email=invitation.email
@@ -418,9 +422,7 @@ def edit_member():
     """The member list's one editor URL: the row's button names the member (name=member
     value=ID), so the list builds no URL per row. htmx gets the editor in the row; without
     JavaScript the editor's own page."""
-    membership_id = request.args.get("member", type=row_id)
-    if membership_id is None:
-        abort(404)
+    membership_id = _named_row(request.args, "member")
     if not is_htmx():
         return redirect(url_for("teams.member", membership_id=membership_id), 303)
     return member(membership_id)

@@ -1,7 +1,7 @@
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import HiddenField, StringField
 from wtforms.validators import InputRequired, Length
 
-from portal.auth.forms import strip
+from portal.auth.forms import password_check_field, strip
 from portal.forms import Form
 from portal.i18n import lazy_gettext as _l
 
@@ -32,5 +32,5 @@ class CodeForm(Form):
 
 
 class DisableForm(Form):
-    password = PasswordField(_l("Your password"), validators=[InputRequired(), Length(max=256)])
+    password = password_check_field()
     code = code_field(_l("Code from the app, or a recovery code"))
