@@ -1,8 +1,13 @@
 """A bad day: Stripe paused (SIGSTOP) and an SMTP server that accepts and never answers.
 
 No page waits on either: every team action, sign-up, forgot-password, the team page, the billing
-page and its changes (plan preview, plan switch, invoice details) answer in under 2 s. Once both are back, the worker delivers every email once and Stripe's seats
-match the team. If a request ever carried out outbox rows again, these would hang.
+page and its changes (plan preview, plan switch, invoice details) answer in under 2 s. Once
+both are back, the worker delivers every email once and Stripe's seats match the team. If a
+request ever carried out outbox rows again, these would hang.
+
+Pages may make one quick Stripe read (a price preview) and fall back to their own estimate; its
+timeout here is a quarter of the budget, so a slow CI machine still has room, while a page that
+made a full Stripe call (3 s read timeout in tests) would be over it.
 """
 
 import re
@@ -24,7 +29,7 @@ BUDGET = 2.0
 
 @pytest.fixture
 def app_overrides():
-    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": HOLE.port}
+    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": HOLE.port, "STRIPE_PREVIEW_TIMEOUT": 0.5}
 
 
 def as_user(app, email):
