@@ -41,7 +41,7 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
 
 translations: $(INSTALLED)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o portal/translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 --no-location --sort-output -o portal/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i portal/translations/messages.pot -d portal/translations --width 100 --ignore-obsolete --no-fuzzy-matching
 	$(VENV)/bin/pybabel compile -d portal/translations
 

@@ -6,6 +6,7 @@ would reach an email's headers. Only a multi-line field takes tab and line break
 
 import re
 
+from flask_babel import get_translations, lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import StopValidation
@@ -53,10 +54,52 @@ def _drop_control_characters(value):
     return "" if isinstance(value, str) and CONTROL.search(value) else value
 
 
+# The messages of WTForms' own fields and validators that the portal's forms can show, so
+# that `make translations` puts them in the portal's catalogue: WTForms ships no Danish one.
+LIBRARY_MESSAGES = (
+    _l("This field is required."),
+    _l("Not a valid choice."),
+    _l("Not a valid integer value."),
+    _l("Not a valid date value."),
+    _l("Invalid email address."),
+    _l("Field must be between %(min)d and %(max)d characters long."),
+    lazy_ngettext(
+        "Field must be at least %(min)d character long.",
+        "Field must be at least %(min)d characters long.",
+        2,
+    ),
+    lazy_ngettext(
+        "Field cannot be longer than %(max)d character.",
+        "Field cannot be longer than %(max)d characters.",
+        2,
+    ),
+    lazy_ngettext(
+        "Field must be exactly %(max)d character long.",
+        "Field must be exactly %(max)d characters long.",
+        2,
+    ),
+)
+
+
+class PortalCatalogue:
+    """WTForms' translations object (Meta.get_translations) on the portal's catalogue, in the
+    request's language. WTForms formats the message itself, so nothing is formatted here."""
+
+    def gettext(self, string):
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular, plural, n):
+        return get_translations().ungettext(singular, plural, n)
+
+
 class Form(FlaskForm):
-    """The base of every form: text fields refuse control characters."""
+    """The base of every form: text fields refuse control characters, and WTForms' own
+    messages are in the page's language."""
 
     class Meta:
+        def get_translations(self, form):
+            return PortalCatalogue()
+
         def bind_field(self, form, unbound_field, options):
             field = super().bind_field(form, unbound_field, options)
             if isinstance(field, HiddenField):
