@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.invitations import service
 from portal.invitations.models import Invitation
 from portal.outbox.models import OutboxMessage
-from portal.teams.models import Membership
+from portal.teams.models import Membership, Team
 from tests.conftest import PASSWORD
 
 HX = {"HX-Request": "true"}
@@ -159,6 +159,29 @@ def test_a_new_person_signs_up_with_the_fixed_email_and_joins(client, app, team,
     assert "Nina" in client.get("/settings/teams").text
     [notice] = outbox("olga@clinic.example")
     assert notice["subject"] == "Nina joined Vesterbro Klinik"
+
+
+@pytest.mark.parametrize("team_language", ["en", "da"])
+def test_a_new_account_keeps_the_language_its_sign_up_page_was_in(
+    client, app, team, login, outbox, team_language
+):
+    # The team's language is for emails to people without an account; once someone has signed
+    # up on a page in their own language, the portal stays in it.
+    with app.app_context():
+        db.session.get(Team, team["id"]).locale = team_language
+        db.session.commit()
+    login(team["owner"])
+    invite(client, "nina@clinic.example")
+    link = link_for(outbox, "nina@clinic.example")
+    nina = app.test_client()  # her own browser, in the other language
+    browser = "en" if team_language == "da" else "da"
+    headers = {"Accept-Language": browser}
+    page = nina.get(link, headers=headers).text
+    assert f'<html lang="{browser}">' in page
+    data = {"name": "Nina", "password": "summer by the sea"}
+    assert nina.post(link + "/signup", data=data, headers=headers).status_code == 303
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="nina@clinic.example").one().locale == browser
 
 
 def test_an_existing_user_logs_in_from_the_link_and_comes_back_to_accept(

@@ -20,6 +20,7 @@ from portal.extensions import db, limiter, login_manager
 from portal.forms import plain
 from portal.htmx import hx_redirect, is_htmx
 from portal.i18n import gettext as _
+from portal.i18n import select_locale
 from portal.invitations.service import find_by_token, state
 from portal.links import public_url
 from portal.outbox.service import email_user
@@ -117,7 +118,7 @@ def signup():
         name=form.name.data,
         email=form.email.data,
         password=form.password.data,
-        locale=session.get("locale") or _request_locale(),
+        locale=select_locale(),  # the language the sign-up page was in
         now=now,
     )
     if created:
@@ -134,10 +135,6 @@ def signup():
         )
     db.session.commit()
     return render_template("auth/check_inbox.html", email=service.normalize_email(form.email.data))
-
-
-def _request_locale() -> str:
-    return request.accept_languages.best_match(list(current_app.config["LANGUAGES"])) or "en"
 
 
 def _account_key() -> str:

@@ -647,15 +647,16 @@ def decline_invitation(invitation: Invitation, *, now: datetime, user: User | No
 
 
 def sign_up_and_accept(
-    invitation: Invitation, *, name: str, password: str, now: datetime
+    invitation: Invitation, *, name: str, password: str, locale: str, now: datetime
 ) -> tuple[User, Membership]:
-    """Create the invitee's account (email from the invitation, counted as verified), then join."""
+    """Create the invitee's account (email from the invitation, counted as verified, in the
+    language they signed up in), then join."""
     try:
         user = auth.create_user(
             name=name,
             email=invitation.email,
             password=password,
-            locale=invitation.team.locale,
+            locale=locale,
             now=now,
             verified=True,
         )

@@ -9,6 +9,7 @@ from portal.clock import utcnow
 from portal.exceptions import ConflictError
 from portal.extensions import db, limiter
 from portal.i18n import gettext as _
+from portal.i18n import select_locale
 from portal.invitations import service
 from portal.invitations.forms import InvitationSignupForm
 
@@ -149,7 +150,11 @@ def signup(token):
     if form.validate_on_submit():
         try:
             user, _membership = service.sign_up_and_accept(
-                invitation, name=form.name.data, password=form.password.data, now=utcnow()
+                invitation,
+                name=form.name.data,
+                password=form.password.data,
+                locale=select_locale(),  # the language the sign-up page was in
+                now=utcnow(),
             )
         except auth.PasswordPolicyError as error:
             form.password.errors.append(str(error))
