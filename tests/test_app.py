@@ -6,6 +6,7 @@ import pytest
 
 from portal import create_app
 from portal.config import ConfigError
+from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
@@ -127,3 +128,41 @@ def test_create_app_leaves_the_libraries_as_they_are(app):
     assert core.Input.html_params is core.html_params
     assert core.Button.html_params is core.html_params
     assert app.jinja_env.globals["url_for"] == app.url_for  # Flask's own
+
+
+FIELD = re.compile(r"<(input|select|textarea)\b([^>]*)>")
+
+
+def page_problems(html: str) -> list[str]:
+    """Repeated ids, and fields a screen reader cannot name (no <label for>, no aria-label)."""
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    problems = [f"id {i!r} {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1]
+    for tag, attributes in FIELD.findall(html):
+        if re.search(r'type="(hidden|submit|button)"', attributes):
+            continue
+        field_id = re.search(r'\sid="([^"]+)"', attributes)
+        named = "aria-label=" in attributes or "aria-labelledby=" in attributes
+        if not named and not (field_id and f'for="{field_id.group(1)}"' in html):
+            problems.append(f"<{tag}{attributes[:60]}…> has no label")
+    return problems
+
+
+def test_every_page_an_admin_can_open_has_unique_ids_and_labelled_fields(
+    app, client, make_user, make_team
+):
+    from tests.test_two_factor_team import sample_url
+
+    owner = make_user(email="olga@clinic.example", name="Olga Owner")
+    make_team(owner, plan="practice", members=[(make_user(email="mads@clinic.example"), "member")])
+    client.post("/login", data={"email": "olga@clinic.example", "password": PASSWORD})
+    found, pages = {}, 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static":
+            continue
+        response = client.get(sample_url(rule))
+        if response.status_code == 200 and response.mimetype == "text/html":
+            pages += 1
+            if problems := page_problems(response.text):
+                found[rule.rule] = problems
+    assert pages > 20  # the portal's pages, not a sample
+    assert found == {}

@@ -248,7 +248,7 @@ def test_no_js_request_redirects_with_a_message_and_errors_come_back_beside_the_
         "/settings/account/email", data={"email": NEW, "current_password": "nope nope"}
     )
     assert wrong.status_code == 422 and "<h1>Change email address</h1>" in wrong.text
-    assert 'id="current_password-error"' in wrong.text
+    assert 'id="email-change-password-error"' in wrong.text
     bad = client.post(
         "/settings/account/email", data={"email": "not-an-address", "current_password": PASSWORD}
     )

@@ -42,7 +42,7 @@ def test_change_email_confirm_from_the_new_inbox_and_undo_from_the_old(
     section.get_by_label("New email address").fill(NEW)
     section.get_by_label("Current password").fill("not my password")
     section.get_by_role("button", name="Change email address").click()
-    expect(section.locator("#current_password-error")).to_have_text(
+    expect(section.locator("#email-change-password-error")).to_have_text(
         "This is not your current password."
     )
     section.get_by_label("Current password").fill(PASSWORD)
