@@ -70,6 +70,8 @@ def test_the_activity_export_filters_by_person_action_and_dates(client, app, tea
     login(team["owner"])
     page = client.get("/settings/teams/audit").text
     assert '<option value="invitation.sent">invited …</option>' in page
+    assert "changed the role of … from … to …</option>" in page
+    assert "%(" not in page  # no action reads with a raw placeholder
     assert "<option>Olga Owner</option>" in page
     everything = rows_of(client.get("/settings/teams/activity.csv"))
     assert everything[0] == ["time", "who", "action", "description", "target"]

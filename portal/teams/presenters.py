@@ -390,7 +390,7 @@ def export_filters(team_id: int) -> dict:
         "people": exports.people_in_log(team_id),
         "actions": sorted(
             (
-                (code, str(label).replace("%(target)s", "…"))
+                (code, PLACEHOLDER.sub("…", str(label)))
                 for code, label in audit.ACTIONS.items()
             ),
             key=lambda item: item[1],
