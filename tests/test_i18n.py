@@ -170,5 +170,7 @@ def test_form_library_messages_are_in_the_page_language(client, data, english, d
 def test_no_danish_sentence_ends_with_an_amount():
     # Danish amounts end in "kr.", so "… %(amount)s." would print "kr..".
     money = re.compile(r"%\((amount|before|after|total|price)\)s\.$")
-    ending = [m.id for m in danish() if m.id and isinstance(m.string, str) and money.search(m.string)]
+    ending = [
+        m.id for m in danish() if m.id and isinstance(m.string, str) and money.search(m.string)
+    ]
     assert ending == []

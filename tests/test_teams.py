@@ -245,11 +245,37 @@ def test_admin_removes_a_member_after_confirming(
     assert "Remove Mads?" in confirm.text and "back to Free" in confirm.text
     response = client.post(f"/settings/teams/members/{mid}/remove", headers=HX)
     assert response.status_code == 200
-    fragment(response, "seat-summary")
+    fragment(response, "member-results")  # the list again, and the seat line out of band
+    assert 'id="seat-summary" class="seat-summary" hx-swap-oob="true"' in response.text
     assert memberships(app) == {(owner, "admin")}
     assert audit_actions(app, team)[-1] == "member.removed"
     assert len(seat_calls) == 1
     assert client.post(f"/settings/teams/members/{mid}/remove").status_code == 404
+
+
+def test_after_a_removal_or_a_role_change_every_count_on_the_page_is_the_new_one(
+    client, app, make_user, make_team, login
+):
+    # htmx swaps parts of the page: the list's status line, the seat line and the invite
+    # box's price must all say what the team is now, not what it was before the action.
+    owner, mads, hanne = make_user(), make_user(name="Mads"), make_user(name="Hanne")
+    make_team(owner, plan="practice", members=[(mads, "member"), (hanne, "member")])
+    login(owner)
+    with app.app_context():
+        ids = {u: db.session.query(Membership).filter_by(user_id=u).one().id for u in (mads, hanne)}
+    assert "At 4 paid seats" in client.get("/settings/teams").text
+    removed = client.post(f"/settings/teams/members/{ids[mads]}/remove", headers=HX)
+    assert removed.headers["HX-Retarget"] == "#member-results"
+    fragment(removed, "member-results")
+    assert re.search(r'id="member-status"[^>]*>\s*2 members', removed.text)
+    assert f'id="member-{ids[mads]}"' not in removed.text
+    assert f'id="member-{ids[hanne]}"' in removed.text
+    assert re.search(r'id="invite-extra"[^>]*hx-swap-oob="true"', removed.text)
+    assert "At 3 paid seats" in removed.text and "2 paid seats" in removed.text
+    changed = client.post(
+        f"/settings/teams/members/{ids[hanne]}/role", data={"role": "assistant"}, headers=HX
+    )
+    assert "At 2 paid seats" in changed.text and "1 paid seat" in changed.text
 
 
 def test_a_member_leaves_and_the_owner_cannot(client, app, make_user, make_team, login, seat_calls):

@@ -389,10 +389,7 @@ def export_filters(team_id: int) -> dict:
     return {
         "people": exports.people_in_log(team_id),
         "actions": sorted(
-            (
-                (code, PLACEHOLDER.sub("…", str(label)))
-                for code, label in audit.ACTIONS.items()
-            ),
+            ((code, PLACEHOLDER.sub("…", str(label))) for code, label in audit.ACTIONS.items()),
             key=lambda item: item[1],
         ),
     }

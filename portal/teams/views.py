@@ -18,7 +18,7 @@ from portal.clinical_sessions.service import set_sharing as set_team_sharing
 from portal.clock import utcnow
 from portal.extensions import db, limiter
 from portal.forms import Form, page_number, plain, row_id
-from portal.htmx import announce, is_htmx, notify, push_url
+from portal.htmx import announce, is_htmx, notify, push_url, retarget
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.invitations import service as invitations
@@ -67,16 +67,17 @@ def _list_args() -> presenters.ListArgs:
     )
 
 
-def reply(me, message: str, *templates: str, **extra):
-    """After an action: 303 back for a plain form; for htmx the first template's fragment
-    (none for a removed row), the others out of band, the activity log, and the message in
-    #flash. Both keep the lists' pages (the action's URL carries the page's query string)."""
+def reply(me, message: str, *templates: str, with_members: bool = False, **extra):
+    """After an action: 303 back for a plain form; for htmx the first template's fragment,
+    the others out of band, the activity log, and the message in #flash. Both keep the lists'
+    pages (the action's URL carries the page's query string). with_members: the member list
+    is in the context (an action that changes who is on it)."""
     args = _list_args()
     category = extra.pop("category", "success")
     if not is_htmx():
         flash(message, category)
         return redirect(url_for("teams.show", **args.url_values()), 303)
-    context = presenters.team_page(me, args, with_members=False, **extra)
+    context = presenters.team_page(me, args, with_members=with_members, **extra)
     html = "".join(
         render_template(template, oob=index > 0, **context)
         for index, template in enumerate((*templates, "teams/_audit.html"))
@@ -412,6 +413,7 @@ def change_role(membership_id):
         message,
         "teams/_member_rows.html",
         "teams/_seats.html",
+        "teams/_invite_price.html",  # an assistant's seat is free: the price changes
         **presenters.member_row(me, member.id),
     )
 
@@ -463,7 +465,17 @@ def remove(membership_id):
     user = service.remove_member(me, membership_id, now=utcnow())
     db.session.commit()
     message = _("%(name)s was removed from the team and is back on Free.", name=user.name)
-    return reply(me, message, "", "teams/_seats.html")
+    # The list again (its status line and pager count one fewer), the seat line and the
+    # invite box's price; focus goes to the status line (data-focus on the confirm form).
+    response = reply(
+        me,
+        message,
+        "teams/_members.html",
+        "teams/_seats.html",
+        "teams/_invite_price.html",
+        with_members=True,
+    )
+    return retarget(response, "#member-results", "outerHTML") if is_htmx() else response
 
 
 @bp.route("/leave", methods=["GET", "POST"])

@@ -267,6 +267,11 @@ def test_admin_creates_team_invites_and_manages_members(
         expect(member_row(page, "Nina Nielsen")).to_have_count(0)
         expect(member_row(page, "Erik Eriksen")).to_be_visible()
         expect(page.locator("#seat-summary")).to_contain_text("2 members · 2 paid seats")
+        # The list's own count and the invite box's price follow, with JS as without.
+        expect(page.locator("#member-status")).to_have_text("2 members")
+        expect(page.locator("#invite-price")).to_contain_text("At 3 paid seats")
+        if js:
+            expect(page.locator("#member-status")).to_be_focused()
         expect(page.locator("#flash")).to_contain_text(
             "Nina Nielsen was removed from the team and is back on Free."
         )
