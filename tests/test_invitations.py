@@ -161,6 +161,27 @@ def test_a_new_person_signs_up_with_the_fixed_email_and_joins(client, app, team,
     assert notice["subject"] == "Nina joined Vesterbro Klinik"
 
 
+@pytest.mark.parametrize("htmx", [False, True])
+def test_addresses_that_need_attention_stay_in_the_box_with_the_error_beside_it(
+    client, app, team, login, htmx
+):
+    # The good addresses are invited; the others are left in the box to correct, not retyped.
+    login(team["owner"])
+    headers = {"HX-Request": "true"} if htmx else {}
+    typed = "ok@clinic.example, not-an-email\nKarin Kure <karin@klinik.dk>, ærø@klinik.dk"
+    response = invite(client, typed, headers=headers)
+    assert response.status_code == 200
+    box = re.search(r'<textarea id="emails"[^>]*>([^<]*)</textarea>', response.text)
+    assert box and box.group(1) == "not-an-email\nærø@klinik.dk"
+    assert 'aria-invalid="true"' in response.text
+    error = re.search(r'<p class="error" id="emails-error">([^<]*)</p>', response.text).group(1)
+    assert "2 addresses were not invited" in error
+    assert "not-an-email</strong>: " in response.text  # the line per address, beside the box
+    with app.app_context():
+        invited = {i.email for i in db.session.query(Invitation)}
+    assert invited == {"ok@clinic.example", "karin@klinik.dk"}
+
+
 @pytest.mark.parametrize("team_language", ["en", "da"])
 def test_a_new_account_keeps_the_language_its_sign_up_page_was_in(
     client, app, team, login, outbox, team_language

@@ -323,6 +323,21 @@ def invite_summary(results) -> tuple[str, str]:
     return " ".join(parts), "error" if problems else "success"
 
 
+def needing_attention(results) -> tuple[str, list[str]] | None:
+    """The addresses of an invitation round that were not invited, as the box shows them
+    again (one per line, with the name that came with it), and the error beside the box."""
+    left = [r for r in results if r.outcome in PROBLEMS]
+    if not left:
+        return None
+    typed = "\n".join(f"{r.name} <{r.email}>" if r.name else r.email for r in left)
+    error = ngettext(
+        "%(num)d address was not invited: correct it here and send again, or remove it.",
+        "%(num)d addresses were not invited: correct them here and send again, or remove them.",
+        len(left),
+    )
+    return typed, [error]
+
+
 def result_lines(results) -> list[tuple[str, str]]:
     """One line per address of an invitation round, and its style (without JavaScript the
     flashed lines are the result list)."""
