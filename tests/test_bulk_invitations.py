@@ -102,6 +102,25 @@ def test_a_csv_upload_previews_each_row_and_the_price_and_sends_nothing(
     assert outbox("anna@klinik.dk") == []
 
 
+def test_danish_role_words_are_read_and_an_unknown_role_is_named(client, team, login):
+    # A Danish clinic's spreadsheet says "Medlem"; a role the portal does not know is said to
+    # be unknown, with the words that work, not mistaken for a role the plan does not allow.
+    login(team["owner"])
+    page = upload(
+        client,
+        "anna@klinik.dk;Anna;Medlem\nbo@klinik.dk;Bo;Administrator\nkim@klinik.dk;Kim;chef\n",
+    )
+    text = " ".join(page.text.split())
+    rows = re.findall(r'<tr class="result-(\w+)"> <td>([^<]+)</td>', text)
+    assert {email: outcome for outcome, email in rows} == {
+        "anna@klinik.dk": "invited",
+        "bo@klinik.dk": "invited",
+        "kim@klinik.dk": "unknown_role",
+    }
+    assert "unknown role “chef”: use member, admin or assistant" in text
+    assert '<option value="admin" selected>' in text  # Bo's role, read from the Danish word
+
+
 def test_the_previewed_rows_go_out_with_the_roles_chosen_in_the_preview(
     client, app, team, login, outbox
 ):

@@ -28,7 +28,7 @@ from portal.invitations.models import Invitation, SupersededToken
 from portal.links import public_url
 from portal.outbox.models import OutboxMessage
 from portal.outbox.service import EMAIL_GUARDS, email_user, queue_email
-from portal.teams.models import Membership, Team
+from portal.teams.models import ROLES, Membership, Team
 from portal.teams.queries import lock_team, membership_of
 
 MAX_ADDRESSES = 50
@@ -68,7 +68,8 @@ class TeamClosedError(Exception):
 @dataclass(frozen=True)
 class InviteResult:
     email: str
-    outcome: str  # invited, resent, already_invited, member, invalid, unsupported, yourself, role
+    # invited, resent, already_invited, member, invalid, unsupported, yourself, role, unknown_role
+    outcome: str
     invitation: Invitation | None = None
     name: str = ""
     role: str = ""
@@ -143,6 +144,17 @@ class CsvError(ValueError):
 CSV_MAX_BYTES = 64 * 1024
 
 
+# A spreadsheet's role column, in English or Danish; any other word is an unknown role.
+ROLE_WORDS = {
+    "member": "member",
+    "medlem": "member",
+    "admin": "admin",
+    "administrator": "admin",
+    "assistant": "assistant",
+    "assistent": "assistant",
+}
+
+
 def parse_csv(data: bytes) -> list[Entry]:
     """Rows of `email,name,role` (a header row is optional; name and role may be blank)."""
     if len(data) > CSV_MAX_BYTES:
@@ -167,7 +179,9 @@ def parse_csv(data: bytes) -> list[Entry]:
         if index == 0 and email.lower() in ("email", "e-mail", "email address"):
             continue  # the header row
         if email or name:
-            entries.append(Entry(email, name[:120], role.lower() or None))
+            entries.append(
+                Entry(email, name[:120], ROLE_WORDS.get(role.lower(), role.lower()) or None)
+            )
     if not entries:
         raise CsvError(_("The file has no rows. Put one person per row: email,name,role."))
     return _first_of_each(entries)
@@ -322,6 +336,8 @@ def plan_invitations(
             result = replace(result, outcome="yourself")
         elif address in members:
             result = replace(result, outcome="member")
+        elif wanted not in ROLES:
+            result = replace(result, outcome="unknown_role")
         elif wanted not in grantable:
             result = replace(result, outcome="role")
         elif address in pending and now - pending[address].sent_at < RESEND_GRACE:

@@ -303,7 +303,7 @@ def invitation_status(row, now) -> tuple[str, str]:
     return ngettext("%(num)d day left", "%(num)d days left", days), ""
 
 
-PROBLEMS = ("invalid", "unsupported", "yourself", "role")
+PROBLEMS = ("invalid", "unsupported", "yourself", "role", "unknown_role")
 
 
 def invite_summary(results) -> tuple[str, str]:
@@ -352,9 +352,13 @@ def result_lines(results) -> list[tuple[str, str]]:
         ),
         "role": _("%(email)s: this role cannot be given here (assistants need Practice)."),
         "yourself": _("%(email)s is you."),
+        "unknown_role": _("%(email)s: unknown role “%(role)s”: use member, admin or assistant."),
     }
     return [
-        (words[r.outcome] % {"email": r.email}, "error" if r.outcome in PROBLEMS else "info")
+        (
+            words[r.outcome] % {"email": r.email, "role": r.role},
+            "error" if r.outcome in PROBLEMS else "info",
+        )
         for r in results
     ]
 
