@@ -258,6 +258,8 @@ def test_billing_page_shows_seats_status_next_invoice_and_invoices(clinic):
         " ", "\xa0"
     ) or (f"{next_amount:.2f}" in page.replace(",", ""))
     assert 'id="invoices"' in page and "Paid" in page
+    # The price table says whose prices it lists (a plan preview shows another plan's price).
+    assert "Price per seat on Practice, billed monthly (clinic discount)" in page
 
 
 def test_the_owner_switches_plan_and_cycle_but_not_to_pro_with_assistants(clinic):

@@ -347,16 +347,20 @@ def team_overview(team) -> dict:
         if subscription.is_live
         else None,
         "next_date": from_timestamp(next_date or item.get("current_period_end")),
-        "invoices": [
-            {
-                "date": from_timestamp(invoice.get("created") or invoice.get("date")),
-                "amount": invoice["total"],
-                "currency": invoice["currency"],
-                "status": invoice["status"],
-                "url": invoice.get("hosted_invoice_url"),
-            }
-            for invoice in stripe.list_invoices(subscription.stripe_customer_id)
-        ],
+        "invoices": sorted(  # newest first, whatever order the API lists them in
+            (
+                {
+                    "date": from_timestamp(invoice.get("created") or invoice.get("date")),
+                    "amount": invoice["total"],
+                    "currency": invoice["currency"],
+                    "status": invoice["status"],
+                    "url": invoice.get("hosted_invoice_url"),
+                }
+                for invoice in stripe.list_invoices(subscription.stripe_customer_id)
+            ),
+            key=lambda invoice: invoice["date"],
+            reverse=True,
+        ),
         "customer": {
             "name": customer.get("name") or "",
             "email": customer.get("email") or "",
