@@ -161,6 +161,17 @@ def test_a_new_person_signs_up_with_the_fixed_email_and_joins(client, app, team,
     assert notice["subject"] == "Nina joined Vesterbro Klinik"
 
 
+def test_the_invitation_email_greets_the_invitee_by_the_name_the_admin_typed(
+    client, team, login, outbox
+):
+    login(team["owner"])
+    invite(client, "Ida Test <ida@clinic.example>, bo@clinic.example")
+    [ida] = outbox("ida@clinic.example")
+    assert "Hello Ida Test," in ida["text"] and "<p>Hello Ida Test,</p>" in ida["html"]
+    [bo] = outbox("bo@clinic.example")
+    assert "Hello,\n" in bo["text"]
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_addresses_that_need_attention_stay_in_the_box_with_the_error_beside_it(
     client, app, team, login, htmx

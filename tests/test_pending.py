@@ -48,7 +48,8 @@ def test_an_invitation_whose_email_failed_says_so(app, client, make_user, make_t
 def test_a_seat_change_shows_updating_until_stripe_has_it(app, client, make_user, make_team, login):
     owner = make_user(email="olga@clinic.example")
     member = make_user(email="mads@clinic.example")
-    make_team(owner, members=[(member, "member")])
+    colleague = make_user(email="mette@clinic.example")
+    make_team(owner, members=[(member, "member"), (colleague, "member")])
     work_off_outbox(app)
     login(owner)
     with app.app_context():
@@ -59,6 +60,13 @@ def test_a_seat_change_shows_updating_until_stripe_has_it(app, client, make_user
     page = client.get("/settings/teams").text
     assert "on the next invoice, updating…" in page
     assert 'hx-get="/settings/teams/seats" hx-trigger="every 2s"' in page
+    # Members do not see billing: no billing words, and no polling, for them.
+    client.post("/logout")
+    login(colleague)
+    page = client.get("/settings/teams").text
+    assert "updating…" not in page and "every 2s" not in page
+    client.post("/logout")
+    login(owner)
     work_off_outbox(app)
     fragment = client.get("/settings/teams/seats", headers=HX)
     assert fragment.text.lstrip().startswith('<p id="seat-summary"')

@@ -237,6 +237,7 @@ def _send(
         now=now,
         team=invitation.team,
         inviter=inviter,
+        name=invitation.name or "",  # as the admin typed it ("Ida Test <ida@…>"), if at all
         role=invitation.role,
         expires_at=invitation.expires_at,
         link=public_url("invitations.show", token=raw),
