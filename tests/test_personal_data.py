@@ -204,6 +204,16 @@ def test_audit_rows_remain_and_show_deleted_user(app, clinic):
         assert (clinic["team"], "deleted user", "member.left", "deleted user") in texts
         assert (999, "system", "member.removed", "Mads Member") in texts  # another team's namesake
         assert not any("Mads" in r.actor_name or MADS in r.target for r in rows if r.team_id != 999)
+    # The log reads "deleted user" in the reader's language, as actor and as target.
+    olga = as_user(app, clinic["owner"])
+    with app.app_context():
+        db.session.get(User, clinic["owner"]).locale = "da"
+        db.session.commit()
+    danish = " ".join(olga.get("/settings/teams/audit").text.split())
+    assert "<strong>slettet bruger</strong> forlod teamet" in danish
+    assert "ændrede rollen for slettet bruger fra" in danish
+    assert "deleted user" not in danish.replace('value="deleted user"', "")  # the filter's key
+    assert '<option value="deleted user">slettet bruger</option>' in danish
 
 
 def test_the_deleted_address_can_sign_up_again(app, clinic, client, outbox):

@@ -8,6 +8,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.db import plain_rows
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.teams.models import ROLE_LABELS
 
@@ -49,6 +50,16 @@ ACTIONS = {
     "team.two_factor_on": _l("required two-step sign-in for every member"),
     "team.two_factor_off": _l("stopped requiring two-step sign-in"),
 }
+
+
+# What a deleted account's name becomes in the log (and on the account row): stored as this
+# code, shown in the reader's language (shown_names()).
+DELETED_NAME = "deleted user"
+
+
+def shown_names() -> dict[str, str]:
+    """The stored names that read differently, translated once for a page."""
+    return {DELETED_NAME: _("deleted user")}
 
 
 def _one_line(text: str) -> str:
@@ -118,6 +129,7 @@ def describe_all(events) -> list[str]:
     once for the page, not once per entry."""
     texts: dict[str, str] = {}
     roles: dict[str, str] = {}
+    names = shown_names()
 
     def text_of(action: str) -> str:
         if action not in texts:
@@ -135,7 +147,7 @@ def describe_all(events) -> list[str]:
         if not text:
             described.append(event.action)
             continue
-        values = {"target": event.target, "old": "", "new": ""}
+        values = {"target": names.get(event.target, event.target), "old": "", "new": ""}
         for key, role in event.details.items():
             if key in ("old", "new"):
                 values[key] = role_of(role)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 
 from portal.audit.models import AuditEvent
+from portal.audit.service import DELETED_NAME
 from portal.auth import service as auth
 from portal.auth.models import User
 from portal.billing import service as billing
@@ -28,7 +29,6 @@ from portal.teams.models import Membership, Team
 from portal.teams.queries import membership_of
 from portal.twofa import service as twofa
 
-DELETED_NAME = "deleted user"
 EXPORT_VERSION = 1
 
 

@@ -249,11 +249,14 @@ def audit_entries(team_id: int, page: int) -> dict:
     """One page of the activity log, newest first, and whether there is an older page."""
     events, has_older = audit.page_of(team_id, page)
     support = _("Clinic Teams support")
+    names = audit.shown_names()
     return {
         "audit_rows": [
             (
                 e.created_at,
-                support if e.actor_id is None and e.actor_name == "system" else e.actor_name,
+                support
+                if e.actor_id is None and e.actor_name == "system"
+                else names.get(e.actor_name, e.actor_name),
                 text,
             )
             for e, text in zip(events, audit.describe_all(events), strict=True)
@@ -404,9 +407,11 @@ PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
 def export_filters(team_id: int) -> dict:
-    """The activity export's choices: the people in the log and the actions, as they read."""
+    """The activity export's choices: the people in the log and the actions, as they read
+    (each person as (stored name, shown name))."""
+    names = audit.shown_names()
     return {
-        "people": exports.people_in_log(team_id),
+        "people": [(name, names.get(name, name)) for name in exports.people_in_log(team_id)],
         "actions": sorted(
             ((code, PLACEHOLDER.sub("…", str(label))) for code, label in audit.ACTIONS.items()),
             key=lambda item: item[1],
