@@ -90,6 +90,41 @@ def test_the_activity_export_filters_by_person_action_and_dates(client, app, tea
     assert len(rows_of(bad)) >= len(everything)  # unknown filters are no filter, never a 500
 
 
+def test_the_same_filters_narrow_the_activity_list_on_the_page(client, app, team, login):
+    now = utcnow()
+    with app.app_context():
+        olga = db.session.get(User, team["owner"])
+        for days, address in ((10, "old@clinic.example"), (0, "new@clinic.example")):
+            audit.record(
+                team["id"],
+                "invitation.sent",
+                actor=olga,
+                now=now - timedelta(days=days),
+                target=address,
+            )
+        audit.record(team["id"], "member.left", actor=None, actor_name="Hanne", now=now)
+        for n in range(12):
+            audit.record(team["id"], "team.renamed", actor=olga, now=now, target=f"Navn {n}")
+        db.session.commit()
+    login(team["owner"])
+    since = (now - timedelta(days=1)).date().isoformat()
+    filters = {"person": "Olga Owner", "action": "invitation.sent", "from": since}
+    page = " ".join(client.get("/settings/teams/audit", query_string=filters).text.split())
+    log = page.split('<ol class="audit"', 1)[1].split("</ol>", 1)[0]
+    assert "invited new@clinic.example" in log
+    assert "old@clinic.example" not in log and "left the team" not in log and "Navn" not in log
+    assert '<option value="invitation.sent" selected>' in page
+    assert "<option selected>Olga Owner</option>" in page and f'value="{since}"' in page
+    assert 'href="/settings/teams/audit"' in page  # back to everything
+    nothing = client.get("/settings/teams/audit", query_string={"person": "Nobody"}).text
+    assert "No entries match these filters." in nothing
+    # Paging keeps the filters: 12 renames by Olga, 10 a page.
+    renames = client.get("/settings/teams/audit", query_string={"action": "team.renamed"}).text
+    assert "page=2" in renames and "action=team.renamed" in renames.split('id="audit-more"')[1]
+    bad = client.get("/settings/teams/audit", query_string={"from": "yesterday", "action": "x"})
+    assert bad.status_code == 200 and "Showing the entries that match" not in bad.text  # none
+
+
 def test_only_admins_export(client, app, team, make_user):
     member = make_user(email="m@clinic.example")
     with app.app_context():

@@ -1,13 +1,17 @@
 """The team audit log: who did what to whom, when."""
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.db import plain_rows
 from portal.extensions import db
+from portal.forms import plain
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.teams.models import ROLE_LABELS
@@ -113,9 +117,76 @@ PAGE = (
 )
 
 
-def page_of(team_id: int, page: int) -> tuple[list, bool]:
+def clinic_zone() -> ZoneInfo:
+    """The clinic's time zone: the log's dates and the exports' times are local to it."""
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(plain(value or ""))
+    except ValueError:
+        return None  # blank or not a date: no bound
+
+
+class LogFilter(NamedTuple):
+    """Who did it, what, and when (the clinic's local dates, both ends included), for the
+    activity page and its export alike; a blank part is no filter."""
+
+    person: str = ""
+    action: str = ""
+    since: date | None = None
+    until: date | None = None
+
+    @classmethod
+    def from_args(cls, args) -> "LogFilter":
+        """From a query string: an unknown action or a date that is not one is no filter."""
+        action = args.get("action", "")
+        return cls(
+            plain(args.get("person", ""))[:120],
+            action if action in ACTIONS else "",
+            _day(args.get("from")),
+            _day(args.get("to")),
+        )
+
+    @property
+    def narrowed(self) -> bool:
+        return any(self)
+
+    def url_values(self) -> dict[str, str]:
+        """The query string that gives this filter again (for the pages' links)."""
+        values = {
+            "person": self.person,
+            "action": self.action,
+            "from": self.since.isoformat() if self.since else "",
+            "to": self.until.isoformat() if self.until else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+    def conditions(self, zone: ZoneInfo) -> list:
+        def utc(day: date) -> datetime:
+            local = datetime.combine(day, time.min, tzinfo=zone)
+            return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+        found = []
+        if self.person:
+            found.append(AuditEvent.actor_name == self.person)
+        if self.action:
+            found.append(AuditEvent.action == self.action)
+        if self.since:
+            found.append(AuditEvent.created_at >= utc(self.since))
+        if self.until:
+            found.append(AuditEvent.created_at < utc(self.until + timedelta(days=1)))
+        return found
+
+
+EVERYTHING = LogFilter()
+
+
+def page_of(team_id: int, page: int, f: LogFilter = EVERYTHING) -> tuple[list, bool]:
     """One page of the log as plain rows, newest first, and whether an older page exists."""
-    rows = plain_rows(PAGE, team_id=team_id, offset=(page - 1) * PAGE_SIZE)
+    statement = PAGE.where(*f.conditions(clinic_zone())) if f.narrowed else PAGE
+    rows = plain_rows(statement, team_id=team_id, offset=(page - 1) * PAGE_SIZE)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 

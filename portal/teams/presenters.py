@@ -245,9 +245,10 @@ def member_row(me, member_id: int) -> dict:
     }
 
 
-def audit_entries(team_id: int, page: int) -> dict:
-    """One page of the activity log, newest first, and whether there is an older page."""
-    events, has_older = audit.page_of(team_id, page)
+def audit_entries(team_id: int, page: int, f: audit.LogFilter = audit.EVERYTHING) -> dict:
+    """One page of the activity log (as the filter narrows it), newest first, and whether
+    there is an older page."""
+    events, has_older = audit.page_of(team_id, page, f)
     support = _("Clinic Teams support")
     names = audit.shown_names()
     return {
@@ -263,6 +264,7 @@ def audit_entries(team_id: int, page: int) -> dict:
         ],
         "audit_page": page,
         "audit_has_older": has_older,
+        "audit_filter": f,
     }
 
 

@@ -12,6 +12,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from portal import current, permissions
+from portal.audit import service as audit
 from portal.auth.service import safe_next
 from portal.billing import service as billing
 from portal.clinical_sessions.service import set_sharing as set_team_sharing
@@ -570,14 +571,11 @@ def audit_log():
     if not permissions.can_manage_team(me, me.team):
         abort(403)
     page = request.args.get("page", 1, type=page_number)
+    rows = presenters.audit_entries(me.team_id, page, audit.LogFilter.from_args(request.args))
     if is_htmx():  # "Show older activity" replaces itself: focus moves to the first older entry
-        rows = presenters.audit_entries(me.team_id, page)
         return render_template("teams/_audit_rows.html", **rows, focus_first=True)
     return render_template(
-        "teams/audit.html",
-        team=me.team,
-        **presenters.audit_entries(me.team_id, page),
-        **presenters.export_filters(me.team_id),
+        "teams/audit.html", team=me.team, **rows, **presenters.export_filters(me.team_id)
     )
 
 

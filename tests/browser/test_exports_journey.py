@@ -5,6 +5,7 @@ forms)."""
 
 import csv
 import io
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -100,3 +101,13 @@ def test_an_admin_exports_the_members_and_a_filtered_activity_log(
     log = page.locator("ol.audit")
     expect(log).to_contain_text(_("exported the member list"))
     expect(log).to_contain_text(_("exported the activity log"))
+
+    # The same filters narrow the list on the page (a plain GET form, with or without JS).
+    page.get_by_label(_("Action")).select_option(label=_("exported the activity log"))
+    page.get_by_role("button", name=_("Show"), exact=True).click()
+    expect(page).to_have_url(re.compile(r"action=export\.activity"))
+    expect(page.get_by_label(_("Action"))).to_have_value("export.activity")
+    expect(log).to_contain_text(_("exported the activity log"))
+    expect(log).not_to_contain_text(_("exported the member list"))
+    page.get_by_role("link", name=_("Show all activity")).click()
+    expect(log).to_contain_text(_("exported the member list"))
