@@ -249,7 +249,8 @@ def test_junk_members_and_pending_addresses_do_not_use_the_invite_budget(
     assert _invite(client, "first@clinic.example").status_code == 303
     for _ in range(5):  # words, yourself and the pending address, again and again
         junk = " ".join(f"word{n}" for n in range(40)) + " olga@clinic.example first@clinic.example"
-        assert _invite(client, junk).status_code == 303
+        # 200: the page again, with the addresses that need attention left in the box
+        assert _invite(client, junk).status_code == 200
     batch = " ".join(f"p{n}@clinic.example" for n in range(49))
     assert _invite(client, batch).status_code == 303
     with app.app_context():
