@@ -6,12 +6,12 @@ would reach an email's headers. Only a multi-line field takes tab and line break
 
 import re
 
-from flask_babel import get_translations, lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import StopValidation
 from wtforms.widgets import HiddenInput
 
+from portal.i18n import get_translations, lazy_ngettext
 from portal.i18n import lazy_gettext as _l
 
 # The largest id and URL number: PostgreSQL's integer columns.

@@ -1,7 +1,7 @@
 """Language choice and the formats used in pages and emails.
 
-gettext, ngettext and lazy_gettext are Flask-Babel's, imported from here so that the rest of the
-portal has one place for its language functions.
+gettext, ngettext, lazy_gettext and lazy_ngettext are Flask-Babel's, imported from here so that
+the rest of the portal has one place for its language functions.
 """
 
 import re
@@ -21,6 +21,7 @@ from flask_babel import (
     get_translations,
     gettext,
     lazy_gettext,
+    lazy_ngettext,
     ngettext,
 )
 from flask_login import current_user
@@ -29,7 +30,16 @@ from markupsafe import Markup, escape
 
 from portal.extensions import babel
 
-__all__ = ["formats", "gettext", "language", "lazy_gettext", "money", "ngettext"]
+__all__ = [
+    "formats",
+    "get_translations",
+    "gettext",
+    "language",
+    "lazy_gettext",
+    "lazy_ngettext",
+    "money",
+    "ngettext",
+]
 
 
 def select_locale() -> str:
