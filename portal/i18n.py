@@ -11,6 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import current_app, request, session
@@ -166,6 +167,16 @@ def _datetime_filter(context, value, fmt: str = "medium") -> str:
     return _formats_of(context).datetime(value, fmt)
 
 
+@lru_cache(maxsize=64)
+def language_name(code: str, reader: str) -> str:
+    """A language's name in the reader's language, as a sentence shows it ("engelsk" in
+    Danish). Language pickers show each language in its own name instead (LANGUAGES)."""
+    try:
+        return Locale.parse(code).get_display_name(reader) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 def init_app(app) -> None:
     # Flask-Babel installs Jinja's i18n extension with its own gettext callables, used by
     # templates rendered outside render_template(); render_template() gets template_gettext().
@@ -177,4 +188,5 @@ def init_app(app) -> None:
         # shows a date per row, and the language cannot change within one render.
         date=_date_filter,
         datetime=_datetime_filter,
+        language_name=lambda code: language_name(code, str(get_locale())),
     )

@@ -174,3 +174,13 @@ def test_no_danish_sentence_ends_with_an_amount():
         m.id for m in danish() if m.id and isinstance(m.string, str) and money.search(m.string)
     ]
     assert ending == []
+
+
+def test_the_team_language_is_named_in_the_readers_language(client, make_user, make_team, login):
+    owner = make_user(email="olga@clinic.example")
+    make_team(owner)  # English, the owner's language
+    login(owner)
+    english = client.get("/settings/teams", headers={"Accept-Language": "en"}).text
+    assert "Team language: English" in english
+    client.post("/language", data={"locale": "da"})
+    assert "Teamets sprog: engelsk" in client.get("/settings/teams").text
