@@ -67,7 +67,13 @@ def init_app(app) -> None:
             403: (_("Not allowed"), _("You do not have access to this page or action.")),
             404: (_("Page not found"), _("We could not find this page. Check the link.")),
             405: (_("Not allowed"), _("This action is not available here.")),
-            413: (_("Too much data"), _("What you sent is too large. Send less at a time.")),
+            413: (
+                _("Too much data"),
+                _(
+                    "What you sent is larger than %(size)d MB. Go back and send less at a time.",
+                    size=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024),
+                ),
+            ),
         }
         title, message = messages.get(
             error.code, (_("Something went wrong"), _("The request could not be completed."))

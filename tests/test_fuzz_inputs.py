@@ -328,6 +328,7 @@ def test_a_form_over_two_megabytes_is_413_with_a_clear_page(client):
     response = client.post("/login", data={"email": "a@b.dk", "password": "x" * BIG})
     assert response.status_code == 413
     assert "Too much data" in response.text and "<html" in response.text
+    assert "larger than 2 MB" in response.text  # the limit, so the sender knows what fits
 
 
 @pytest.mark.parametrize(
