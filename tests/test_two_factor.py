@@ -51,7 +51,8 @@ def test_setup_needs_a_first_code_and_gives_ten_recovery_codes(app, ctx, make_us
     user = db.session.get(User, make_user())
     now = utcnow()
     secret = service.begin_setup(user, now=now)
-    assert service.begin_setup(user, now=now) == secret  # the same secret until confirmed
+    # the same secret until confirmed, for the session that was shown it
+    assert service.begin_setup(user, now=now, shown=service.fingerprint(secret)) == secret
     assert not service.is_enabled(user)
     with pytest.raises(service.WrongCodeError):
         service.confirm_setup(
@@ -381,6 +382,32 @@ def test_setup_page_shows_a_qr_code_and_the_key_and_confirms_with_a_code(
     assert "10 recovery codes are left." in status.text
     assert codes[0] not in status.text  # shown once only
     assert "Two-step sign-in" in client.get("/settings/account").text
+
+
+def test_a_set_up_secret_seen_in_another_session_is_replaced(app, client, make_user, login):
+    # Someone who has the password (but not the phone) opens the set-up page first: the
+    # secret they saw must not be the one the owner later scans and confirms.
+    user_id = make_user(email="clara@clinic.example")
+    login(user_id)
+    client.get("/settings/account/two-factor/setup")
+    seen_elsewhere = secret_of(app, user_id)
+    owner = app.test_client()
+    owner.post("/login", data={"email": "clara@clinic.example", "password": PASSWORD})
+    page = owner.get("/settings/account/two-factor/setup")
+    mine = secret_of(app, user_id)
+    assert mine != seen_elsewhere and service.grouped(mine) in page.text
+    assert (
+        secret_of(app, user_id) == mine
+        and owner.get(  # a reload keeps it
+            "/settings/account/two-factor/setup"
+        ).text.count(service.grouped(mine))
+        == 1
+    )
+    assert secret_of(app, user_id) == mine
+    stale = owner.post(
+        "/settings/account/two-factor/setup", data={"code": code_at(seen_elsewhere, utcnow())}
+    )
+    assert stale.status_code == 422
 
 
 def test_setup_with_htmx_swaps_the_panel(app, client, make_user, login):

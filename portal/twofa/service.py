@@ -97,13 +97,25 @@ def recovery_codes_left(user: User) -> int:
 
 
 # -- set-up --
-def begin_setup(user: User, *, now: datetime) -> str:
-    """The secret to scan: a new one, or the one already waiting for its first code."""
+def fingerprint(secret: str) -> str:
+    """What a browser session keeps of the set-up secret it was shown (see begin_setup)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+def begin_setup(user: User, *, now: datetime, shown: str | None = None) -> str:
+    """The secret to scan: the one waiting for its first code if this browser session was
+    shown it (`shown`: its fingerprint), else a new one. A secret shown to another session
+    (someone else who had the password) is replaced, so it never becomes the account's."""
     record = record_of(user)
     if record is not None and record.enabled_at is not None:
         raise ConflictError(_("Two-step sign-in is already on."))
     if record is not None:
-        return decrypt(record.secret_encrypted)
+        secret = decrypt(record.secret_encrypted)
+        if shown and hmac.compare_digest(shown, fingerprint(secret)):
+            return secret
+        secret = pyotp.random_base32()
+        record.secret_encrypted, record.created_at = encrypt(secret), now
+        return secret
     secret = pyotp.random_base32()
     db.session.add(TwoFactor(user_id=user.id, secret_encrypted=encrypt(secret), created_at=now))
     db.session.flush()

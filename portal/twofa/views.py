@@ -105,8 +105,9 @@ def show():
 
 def _setup_page(form=None, status=200):
     user = current_user._get_current_object()
-    secret = service.begin_setup(user, now=utcnow())
+    secret = service.begin_setup(user, now=utcnow(), shown=session.get("twofa_setup"))
     db.session.commit()
+    session["twofa_setup"] = service.fingerprint(secret)
     uri = service.provisioning_uri(user, secret)
     return _page(
         "setup",
