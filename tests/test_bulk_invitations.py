@@ -244,3 +244,21 @@ def test_the_invite_box_keeps_what_was_typed_and_says_what_is_wrong_beside_it(cl
     )
     assert htmx.status_code == 422 and htmx.text.lstrip().startswith('<div id="invite-form">')
     assert "<html" not in htmx.text
+
+
+def test_a_csv_saved_with_old_mac_line_endings_is_read(client, team, login):
+    # Excel's "CSV (Macintosh)" ends lines with CR only: read, not a 500.
+    login(team["owner"])
+    page = upload(client, text="anna@klinik.dk,Anna\rbo@klinik.dk,Bo\r")
+    assert page.status_code == 200
+    rows = re.findall(r'<tr class="result-(\w+)"> <td>([^<]+)</td>', " ".join(page.text.split()))
+    assert [email for _outcome, email in rows] == ["anna@klinik.dk", "bo@klinik.dk"]
+
+
+def test_a_long_pasted_name_is_cut_like_the_csv_ones(client, app, team, login):
+    from tests.test_invitations import invite
+
+    login(team["owner"])
+    assert invite(client, f'"{"A" * 130}" <longname@clinic.example>').status_code == 303
+    with app.app_context():
+        assert db.session.query(Invitation).one().name == "A" * 120

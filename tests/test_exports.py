@@ -146,3 +146,10 @@ def test_safe_cells():
         "Anna",
         "",
     ]
+
+
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01", "from=1-01-01"])
+@pytest.mark.parametrize("path", ["/settings/teams/audit", "/settings/teams/activity.csv"])
+def test_dates_at_the_ends_of_the_calendar_are_no_bound_not_a_500(client, team, login, path, query):
+    login(team["owner"])
+    assert client.get(f"{path}?{query}").status_code == 200

@@ -172,6 +172,33 @@ def test_the_invitation_email_greets_the_invitee_by_the_name_the_admin_typed(
     assert "Hello,\n" in bo["text"]
 
 
+def test_an_address_of_any_valid_length_can_decline(client, app, team, login, outbox):
+    address = "a" * 64 + "@" + "b" * 60 + ".clinic.example"  # 140 characters
+    login(team["owner"])
+    assert invite(client, address).status_code == 303
+    link = link_for(outbox, address)
+    client.post("/logout")
+    assert client.post(link + "/decline").status_code == 200  # the "declined" page
+    with app.app_context():
+        event = db.session.query(AuditEvent).filter_by(action="invitation.declined").one()
+        assert len(event.actor_name) <= 120 and event.actor_name.startswith("aaaa")
+
+
+def test_the_resend_limit_counts_the_invitation_however_its_id_is_written(
+    client, app, team, login, outbox
+):
+    login(team["owner"])
+    invite(client, "r@clinic.example")
+    with app.app_context():
+        iid = db.session.query(Invitation).one().id
+    resend = "/settings/teams/invitations/resend"
+    for _ in range(5):
+        assert client.post(resend, data={"invitation": iid}).status_code == 303
+    for spelling in (iid, f"0{iid}", f" {iid}", f"+{iid}", f"{iid} "):
+        assert client.post(resend, data={"invitation": spelling}).status_code == 429
+    assert len(outbox("r@clinic.example")) == 6  # the invitation and 5 resends
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_addresses_that_need_attention_stay_in_the_box_with_the_error_beside_it(
     client, app, team, login, htmx

@@ -89,7 +89,8 @@ def record(
     event = AuditEvent(
         team_id=team_id,
         actor_id=actor.id if actor else None,
-        actor_name=_one_line(actor_name or (actor.name if actor else "system")),
+        # An invitee's address can be up to 254 characters; the column holds a name's 120.
+        actor_name=_one_line(actor_name or (actor.name if actor else "system"))[:120],
         action=action,
         target=_one_line(target)[:254],
         details=details,
@@ -122,11 +123,16 @@ def clinic_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
+# The dates a filter takes: the calendar's ends overflow when shifted to UTC or by a day.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def _day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(plain(value or ""))
+        day = date.fromisoformat(plain(value or ""))
     except ValueError:
         return None  # blank or not a date: no bound
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 class LogFilter(NamedTuple):

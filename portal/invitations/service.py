@@ -122,7 +122,7 @@ def parse_entries(text: str) -> list[Entry]:
     for line in LINES.split(text or ""):
         if "<" in line or '"' in line:
             for name, address in getaddresses([line]):
-                entries.append(Entry(address or line.strip(), " ".join(name.split())))
+                entries.append(Entry(address or line.strip(), " ".join(name.split())[:120]))
         else:
             entries.extend(Entry(part) for part in PLAIN_SEPARATORS.split(line) if part)
     return _first_of_each(entries)
@@ -166,12 +166,17 @@ def parse_csv(data: bytes) -> list[Entry]:
             text = data.decode("cp1252")  # Excel on Windows saves CSV this way
         except UnicodeDecodeError:
             raise CsvError(_("Save the file as CSV (UTF-8) and upload it again.")) from None
+    # Excel's "CSV (Macintosh)" ends lines with CR alone; the reader wants one kind of line.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         sample = text[:2048]
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else "excel"
         rows = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error:
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error:
+            raise CsvError(_("Save the file as CSV (UTF-8) and upload it again.")) from None
     entries = []
     for index, row in enumerate(rows):
         cells = [" ".join(cell.split()) for cell in row] + ["", "", ""]

@@ -376,7 +376,8 @@ def _named_row(values, name: str) -> int:
 
 def _resend_key() -> str:
     me = current.membership()
-    invitation = request.form.get("invitation", "")
+    # The id as the view reads it: "01" and " 1" are the same invitation, and one budget.
+    invitation = request.form.get("invitation", type=row_id)
     return f"resend:{me.team_id if me else 'none'}:{invitation}"
 
 
