@@ -199,6 +199,30 @@ def test_the_resend_limit_counts_the_invitation_however_its_id_is_written(
     assert len(outbox("r@clinic.example")) == 6  # the invitation and 5 resends
 
 
+def test_a_removed_admin_is_not_told_who_joined_the_owner_is(
+    client, app, team, make_user, login, outbox
+):
+    ada = make_user(email="ada@clinic.example", name="Ada Admin")
+    with app.app_context():
+        membership = Membership(team_id=team["id"], user_id=ada, role="admin")
+        db.session.add(membership)
+        db.session.commit()
+        ada_membership = membership.id
+    login(ada)
+    invite(client, "x@clinic.example")
+    link = link_for(outbox, "x@clinic.example")
+    client.post("/logout")
+    login(team["owner"])
+    assert client.post(f"/settings/teams/members/{ada_membership}/remove").status_code == 303
+    client.post("/logout")
+    login(make_user(email="x@clinic.example", name="Xena"))
+    assert client.post(link + "/accept").status_code == 303
+    assert not [m for m in outbox("ada@clinic.example") if "Xena" in m["subject"]]
+    assert [m["subject"] for m in outbox("olga@clinic.example")][-1] == (
+        "Xena joined Vesterbro Klinik"
+    )
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_addresses_that_need_attention_stay_in_the_box_with_the_error_beside_it(
     client, app, team, login, htmx

@@ -629,9 +629,9 @@ def accept_invitation(invitation: Invitation, user: User, *, now: datetime) -> M
     audit.record(
         team.id, "invitation.accepted", actor=user, now=now, target=user.email, role=invitation.role
     )
-    if invitation.invited_by is not None:
+    if (told := _who_to_tell(invitation)) is not None:
         email_user(
-            invitation.invited_by,
+            told,
             "invitation_accepted",
             key=f"accepted:{invitation.id}",
             now=now,
@@ -656,9 +656,9 @@ def decline_invitation(invitation: Invitation, *, now: datetime, user: User | No
         now=now,
         target=invitation.email,
     )
-    if invitation.invited_by is not None:
+    if (told := _who_to_tell(invitation)) is not None:
         email_user(
-            invitation.invited_by,
+            told,
             "invitation_declined",
             key=f"declined:{invitation.id}",
             now=now,
@@ -666,6 +666,15 @@ def decline_invitation(invitation: Invitation, *, now: datetime, user: User | No
             team=invitation.team,
             link=public_url("teams.show"),
         )
+
+
+def _who_to_tell(invitation: Invitation) -> User | None:
+    """Who hears that an invitation was answered: the admin who sent it while they are still
+    an admin of the team (a removed or demoted one is not told who joined), else the owner."""
+    team, inviter = invitation.team, invitation.invited_by
+    if inviter is not None and permissions.can_manage_team(membership_of(inviter), team):
+        return inviter
+    return team.owner
 
 
 def sign_up_and_accept(
