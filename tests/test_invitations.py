@@ -223,6 +223,28 @@ def test_a_removed_admin_is_not_told_who_joined_the_owner_is(
     )
 
 
+def test_a_deleted_inviter_reads_deleted_user_in_the_readers_language(
+    client, app, team, make_user, login, outbox
+):
+    ada = make_user(email="ada@clinic.example", name="Ada Admin")
+    with app.app_context():
+        db.session.add(Membership(team_id=team["id"], user_id=ada, role="admin"))
+        db.session.commit()
+    login(ada)
+    invite(client, "x@clinic.example")
+    link = link_for(outbox, "x@clinic.example")
+    assert client.post("/settings/account/delete", data={"password": PASSWORD}).status_code in (
+        200,
+        303,
+    )
+    page = " ".join(app.test_client().get(link, headers={"Accept-Language": "da"}).text.split())
+    assert "slettet bruger har inviteret" in page and "deleted user" not in page
+    login(team["owner"])
+    client.post("/language", data={"locale": "da"})
+    assert "deleted user" not in client.get("/settings/teams").text
+    assert "slettet bruger" in client.get("/settings/teams").text
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_addresses_that_need_attention_stay_in_the_box_with_the_error_beside_it(
     client, app, team, login, htmx

@@ -66,6 +66,11 @@ def shown_names() -> dict[str, str]:
     return {DELETED_NAME: _("deleted user")}
 
 
+def shown_name(name: str) -> str:
+    """One stored name as a page shows it (a Jinja global; lists use shown_names())."""
+    return shown_names().get(name, name)
+
+
 def _one_line(text: str) -> str:
     # Names and addresses are shown as text; CR/LF would forge lines in exported logs.
     return text.replace("\r", " ").replace("\n", " ")

@@ -286,6 +286,7 @@ def invitation_list(me, args: ListArgs, names: dict[str, str] | None = None) -> 
         "invitation_rows": [(row, status(row)) for row in rows],
         # The words each row needs, translated once per page rather than once per row.
         "invitation_roles": names or role_names(),
+        "inviter_names": audit.shown_names(),  # a deleted inviter reads "deleted user"
         "invitation_total": total,
         "invitations_expired": expired,
         # While an email is on its way the list refreshes itself until it is not.

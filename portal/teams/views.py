@@ -583,6 +583,7 @@ def audit_log():
 def init_app(app) -> None:
     app.jinja_env.globals.update(
         role_label=lambda role: ROLE_LABELS[role],
+        shown_name=audit.shown_name,
         period_total=billing.period_total,
         contact_url=lambda: url_for("sales.contact"),
     )
