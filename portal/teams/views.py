@@ -275,24 +275,16 @@ def _invite(me, form, entries, role):
         return _invite_error(me, form, _limit_status(error), _limit_message(error))
     db.session.commit()
     summary, category = presenters.invite_summary(results)
-    if left := presenters.needing_attention(results):
+    left = presenters.needing_attention(results)
+    if left:
         # Those addresses stay in the box to correct, the error beside it and the line per
         # address above it; the others were invited.
         form.emails.data, form.emails.errors = left
-        if is_htmx():
-            return reply(
-                me,
-                summary,
-                "teams/_invite.html",
-                "teams/_invitations.html",
-                results=results,
-                invite_form=form,
-                category=category,
-            )
-        flash(summary, category)
-        context = presenters.team_page(me, _list_args(), results=results, invite_form=form)
-        return render_template("teams/show.html", **context)
-    if not is_htmx():  # the flashed lines are the one list: a line per address, in its style
+        if not is_htmx():
+            flash(summary, category)
+            context = presenters.team_page(me, _list_args(), results=results, invite_form=form)
+            return render_template("teams/show.html", **context)
+    elif not is_htmx():  # the flashed lines are the one list: a line per address, in its style
         for line, line_category in presenters.result_lines(results):
             flash(line, line_category)
     return reply(
@@ -301,6 +293,7 @@ def _invite(me, form, entries, role):
         "teams/_invite.html",
         "teams/_invitations.html",
         results=results,
+        invite_form=form if left else None,
         category=category,
     )
 
